@@ -1,0 +1,323 @@
+"""The claims ledger: how every chapter checks, and records, what it derives.
+
+A chapter creates one :class:`Ledger` and routes every check through it. Each
+check method either raises :class:`AssertionError` naming the claim, or records
+the claim (id, what, method, measured error) and returns the measured quantity.
+The chapter's last cell displays :meth:`Ledger.table`, the "Verified in this
+chapter" table; because that table is stored in the golden notebook, a claim
+that disappears or changes is a regression that nbval reports.
+
+There is no global state: two ledgers never share claims.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import sympy as sp
+from scipy import stats
+
+__all__ = ["Claim", "Ledger", "LedgerTable", "format_error"]
+
+#: Errors below this are shown as "< 1e-12": their exact digits depend on the
+#: floating-point path (BLAS, compiler), not on the mathematics.
+ERROR_DISPLAY_FLOOR = 1e-12
+
+
+def format_error(error: float | None) -> str:
+    """Format a measured error with digits that are stable across machines.
+
+    Parameters
+    ----------
+    error : float or None
+        Measured error; ``None`` means the check was exact (symbolic).
+
+    Returns
+    -------
+    str
+        ``"exact"``, ``"< 1e-12"`` or the error to two significant digits.
+    """
+    if error is None:
+        return "exact"
+    if not math.isfinite(error):
+        raise ValueError(f"measured error must be finite, got {error!r}")
+    if error < ERROR_DISPLAY_FLOOR:
+        return f"< {ERROR_DISPLAY_FLOOR:.0e}"
+    return f"{error:.1e}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One verified claim: a row of the ledger table."""
+
+    claim_id: str
+    what: str
+    method: str
+    error: str
+
+
+class LedgerTable:
+    """The rendered ledger: plain text for notebooks and nbval, HTML for the site."""
+
+    headers = ("id", "claim", "method", "measured error")
+
+    def __init__(self, title: str, claims: Iterable[Claim]):
+        self.title = title
+        self.rows = [(c.claim_id, c.what, c.method, c.error) for c in claims]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        widths = [
+            max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
+            for i, h in enumerate(self.headers)
+        ]
+        line = "  ".join(h.ljust(w) for h, w in zip(self.headers, widths))
+        rule = "  ".join("-" * w for w in widths)
+        body = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in self.rows]
+        summary = f"{len(self.rows)} claims verified"
+        return "\n".join([self.title, line, rule, *body, summary])
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in self.rows
+        )
+        caption = html.escape(f"{self.title}: {len(self.rows)} claims verified")
+        return (
+            f'<table class="ledger"><caption>{caption}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
+
+
+def _is_zero(expr: sp.Expr) -> bool:
+    """Decide whether a sympy expression is identically zero.
+
+    Tries increasingly expensive normal forms; an expression that none of them
+    reduces to zero is treated as non-zero (the check then fails loudly rather
+    than passing silently).
+    """
+    expr = sp.sympify(expr)
+    if expr == 0:
+        return True
+    for simplifier in (sp.simplify, sp.expand, sp.trigsimp, sp.gammasimp, sp.powsimp):
+        try:
+            if simplifier(expr) == 0:
+                return True
+        except (TypeError, NotImplementedError):  # a form that cannot apply here
+            continue
+    return sp.simplify(sp.expand_func(sp.combsimp(expr))) == 0
+
+
+class Ledger:
+    """The claims a chapter verifies, in the order it verifies them.
+
+    Parameters
+    ----------
+    chapter : str
+        Title used on the table, e.g. ``"Chapter 1: random angles"``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> ledger = Ledger("demo")
+    >>> x = sp.symbols("x")
+    >>> ledger.symbolic("d-1", "d/dx x^2 = 2x", sp.diff(x**2, x), 2 * x)
+    0
+    >>> len(ledger.table())
+    1
+    """
+
+    def __init__(self, chapter: str):
+        if not isinstance(chapter, str) or not chapter:
+            raise ValueError("chapter must be a non-empty string")
+        self.chapter = chapter
+        self._claims: list[Claim] = []
+
+    # -- bookkeeping --------------------------------------------------------
+    def _record(self, claim_id: str, what: str, method: str, error: float | None) -> None:
+        self._claims.append(Claim(claim_id, what, method, format_error(error)))
+
+    def _check_new(self, claim_id: str, what: str) -> None:
+        if not isinstance(claim_id, str) or not claim_id:
+            raise ValueError("claim_id must be a non-empty string")
+        if not isinstance(what, str) or not what:
+            raise ValueError("what must be a non-empty string describing the claim")
+        if any(c.claim_id == claim_id for c in self._claims):
+            raise ValueError(f"claim {claim_id!r} is already in the ledger")
+
+    @property
+    def claims(self) -> tuple[Claim, ...]:
+        """The recorded claims, oldest first."""
+        return tuple(self._claims)
+
+    def table(self) -> LedgerTable:
+        """The "Verified in this chapter" table (text and HTML representations)."""
+        return LedgerTable(f"Verified in this chapter: {self.chapter}", self._claims)
+
+    def summary(self) -> str:
+        """One line for the book's verification page, e.g. ``"12 of 12 passed"``.
+
+        Only claims that passed are recorded (a failing check raises), so the
+        two numbers agree whenever the chapter executed to its end.
+        """
+        n = len(self._claims)
+        return f"{n} of {n} passed"
+
+    # -- checks -------------------------------------------------------------
+    def symbolic(
+        self,
+        claim_id: str,
+        what: str,
+        lhs: sp.Expr,
+        rhs: sp.Expr = sp.Integer(0),
+        *,
+        method: str = "sympy: difference simplifies to 0",
+    ) -> sp.Expr:
+        """Check ``lhs == rhs`` exactly: sympy reduces ``lhs - rhs`` to zero.
+
+        Returns the (unsimplified) difference, which is zero when the check passes.
+        """
+        self._check_new(claim_id, what)
+        difference = sp.sympify(lhs) - sp.sympify(rhs)
+        if not _is_zero(difference):
+            raise AssertionError(
+                f"claim {claim_id} ({what}) failed: lhs - rhs = {sp.simplify(difference)}"
+            )
+        self._record(claim_id, what, method, None)
+        return sp.simplify(difference)
+
+    def close(
+        self,
+        claim_id: str,
+        what: str,
+        value: object,
+        expected: object,
+        *,
+        rtol: float,
+        atol: float = 0.0,
+        method: str,
+    ) -> float:
+        """Check ``|value - expected| <= atol + rtol * |expected|`` elementwise.
+
+        Returns the largest relative error (absolute where ``expected`` is 0).
+        """
+        self._check_new(claim_id, what)
+        if rtol < 0 or atol < 0 or (rtol == 0 and atol == 0):
+            raise ValueError("need rtol >= 0, atol >= 0 and at least one positive")
+        got = np.asarray(value, dtype=float)
+        want = np.asarray(expected, dtype=float)
+        if got.shape != want.shape and got.size != 1 and want.size != 1:
+            raise ValueError(f"shapes differ: {got.shape} vs {want.shape}")
+        if not (np.all(np.isfinite(got)) and np.all(np.isfinite(want))):
+            raise AssertionError(f"claim {claim_id} ({what}) failed: non-finite values")
+        deviation = np.abs(got - want)
+        ok = deviation <= atol + rtol * np.abs(want)
+        scale = np.where(want != 0, np.abs(want), 1.0)
+        error = float(np.max(deviation / scale))
+        if not np.all(ok):
+            raise AssertionError(
+                f"claim {claim_id} ({what}) failed: max relative error {error:.3e} "
+                f"exceeds rtol={rtol:g}, atol={atol:g}"
+            )
+        self._record(claim_id, what, method, error)
+        return error
+
+    def monte_carlo(
+        self,
+        claim_id: str,
+        what: str,
+        estimate: float,
+        expected: float,
+        standard_error: float,
+        *,
+        k: float = 4.0,
+        method: str = "Monte Carlo",
+    ) -> float:
+        """Check a Monte Carlo estimate lies within ``k`` standard errors.
+
+        Returns the deviation in standard errors, ``|estimate - expected| / se``;
+        the table shows it as e.g. ``"1.3 SE"``.
+        """
+        self._check_new(claim_id, what)
+        if not (standard_error > 0 and math.isfinite(standard_error)):
+            raise ValueError("standard_error must be positive and finite")
+        if not k > 0:
+            raise ValueError("k must be positive")
+        z = abs(float(estimate) - float(expected)) / float(standard_error)
+        if not z <= k:
+            raise AssertionError(
+                f"claim {claim_id} ({what}) failed: estimate {estimate:.6g} is "
+                f"{z:.2f} standard errors from {expected:.6g} (allowed {k:g})"
+            )
+        self._claims.append(Claim(claim_id, what, f"{method}, |z| <= {k:g}", f"{z:.1f} SE"))
+        return z
+
+    def ks_test(
+        self,
+        claim_id: str,
+        what: str,
+        samples: np.ndarray,
+        cdf: Callable[[np.ndarray], np.ndarray],
+        *,
+        alpha: float = 1e-3,
+        method: str = "Kolmogorov-Smirnov",
+    ) -> float:
+        """Check samples against a CDF: KS statistic below the level-``alpha`` critical value.
+
+        The critical value is the exact one of ``scipy.stats.kstwo``. Returns the
+        KS statistic; the table shows statistic / critical value.
+        """
+        self._check_new(claim_id, what)
+        samples = np.asarray(samples, dtype=float)
+        if samples.ndim != 1 or samples.size < 2:
+            raise ValueError("samples must be a 1-d array with at least 2 values")
+        if not 0 < alpha < 1:
+            raise ValueError("alpha must lie in (0, 1)")
+        statistic = float(stats.kstest(samples, cdf).statistic)
+        critical = float(stats.kstwo.ppf(1 - alpha, samples.size))
+        if not statistic <= critical:
+            raise AssertionError(
+                f"claim {claim_id} ({what}) failed: KS statistic {statistic:.4g} exceeds "
+                f"the alpha={alpha:g} critical value {critical:.4g} (n={samples.size})"
+            )
+        ratio = statistic / critical
+        self._claims.append(
+            Claim(claim_id, what, f"{method}, alpha={alpha:g}", f"D/D_crit={ratio:.2f}")
+        )
+        return statistic
+
+    def holds(
+        self,
+        claim_id: str,
+        what: str,
+        condition: bool | np.ndarray,
+        *,
+        method: str,
+        margin: float | None = None,
+    ) -> bool:
+        """Check a condition that is not an equality (an inequality on a grid, a sign...).
+
+        ``condition`` may be an array: every element must be true. ``margin`` is an
+        optional measured quantity shown in the table (e.g. the smallest slack).
+        """
+        self._check_new(claim_id, what)
+        cond = np.asarray(condition)
+        if cond.dtype != bool:
+            raise ValueError("condition must be boolean (or a boolean array)")
+        if cond.size == 0:
+            raise ValueError("condition is empty: nothing was checked")
+        if not bool(np.all(cond)):
+            failures = int(np.size(cond) - np.count_nonzero(cond))
+            raise AssertionError(
+                f"claim {claim_id} ({what}) failed at {failures} of {cond.size} points"
+            )
+        shown = "holds" if margin is None else f"margin {format_error(abs(margin))}"
+        self._claims.append(Claim(claim_id, what, method, shown))
+        return True

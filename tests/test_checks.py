@@ -1,0 +1,128 @@
+"""Tests for lib.checks: every check passes when it should and fails when it should."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import stats
+
+from lib.checks import Ledger, format_error
+
+x, n = sp.symbols("x n", positive=True)
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return Ledger("test chapter")
+
+
+def test_symbolic_passes_and_records(ledger: Ledger) -> None:
+    ledger.symbolic("s-1", "sin^2 + cos^2 = 1", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
+    ledger.symbolic("s-2", "Gamma recurrence", sp.gamma(n + 1), n * sp.gamma(n))
+    assert [c.claim_id for c in ledger.claims] == ["s-1", "s-2"]
+    assert ledger.claims[0].error == "exact"
+
+
+def test_symbolic_fails_naming_the_claim(ledger: Ledger) -> None:
+    with pytest.raises(AssertionError, match="s-bad"):
+        ledger.symbolic("s-bad", "wrong identity", sp.sin(x) ** 2, sp.cos(x) ** 2)
+    assert ledger.claims == ()
+
+
+def test_close_passes_and_fails(ledger: Ledger) -> None:
+    error = ledger.close("c-1", "pi", 3.14159265, np.pi, rtol=1e-8, method="arithmetic")
+    assert 0 < error < 1e-8
+    with pytest.raises(AssertionError, match="c-2"):
+        ledger.close("c-2", "pi", 3.14, np.pi, rtol=1e-8, method="arithmetic")
+    with pytest.raises(AssertionError, match="non-finite"):
+        ledger.close("c-3", "nan", np.nan, 1.0, rtol=1e-8, method="arithmetic")
+
+
+def test_close_arrays_use_worst_element(ledger: Ledger) -> None:
+    with pytest.raises(AssertionError, match="c-arr"):
+        ledger.close("c-arr", "arrays", [1.0, 2.0, 3.1], [1.0, 2.0, 3.0], rtol=1e-3, method="m")
+
+
+def test_close_rejects_bad_tolerances(ledger: Ledger) -> None:
+    with pytest.raises(ValueError):
+        ledger.close("c-4", "no tolerance", 1.0, 1.0, rtol=0.0, method="m")
+    with pytest.raises(ValueError):
+        ledger.close("c-5", "negative", 1.0, 1.0, rtol=-1.0, method="m")
+
+
+def test_monte_carlo_within_and_outside_k_se(ledger: Ledger) -> None:
+    rng = np.random.default_rng(0)
+    samples = rng.standard_normal(10_000)
+    se = samples.std(ddof=1) / np.sqrt(samples.size)
+    z = ledger.monte_carlo("m-1", "mean of N(0,1)", samples.mean(), 0.0, se)
+    assert z <= 4
+    with pytest.raises(AssertionError, match="m-2"):
+        ledger.monte_carlo("m-2", "mean is not 0.1", samples.mean(), 0.1, se)
+    with pytest.raises(ValueError):
+        ledger.monte_carlo("m-3", "bad se", 0.0, 0.0, 0.0)
+
+
+def test_ks_test_accepts_right_law_and_rejects_wrong_one(ledger: Ledger) -> None:
+    rng = np.random.default_rng(1)
+    samples = rng.standard_normal(20_000)
+    ledger.ks_test("k-1", "normal samples", samples, stats.norm.cdf)
+    with pytest.raises(AssertionError, match="k-2"):
+        ledger.ks_test("k-2", "not logistic", samples, stats.logistic.cdf)
+
+
+def test_holds(ledger: Ledger) -> None:
+    ledger.holds("h-1", "squares are non-negative", np.arange(-3, 4) ** 2 >= 0, method="grid")
+    with pytest.raises(AssertionError, match="1 of 3"):
+        ledger.holds("h-2", "all positive", np.array([1, -1, 2]) > 0, method="grid")
+    with pytest.raises(ValueError):
+        ledger.holds("h-3", "not boolean", np.array([1.0, 2.0]), method="grid")
+    with pytest.raises(ValueError):
+        ledger.holds("h-4", "empty", np.array([], dtype=bool), method="grid")
+
+
+def test_duplicate_and_empty_ids_are_rejected(ledger: Ledger) -> None:
+    ledger.symbolic("d-1", "trivial", x, x)
+    with pytest.raises(ValueError, match="already"):
+        ledger.symbolic("d-1", "again", x, x)
+    with pytest.raises(ValueError):
+        ledger.symbolic("", "no id", x, x)
+    with pytest.raises(ValueError):
+        Ledger("")
+
+
+def test_ledgers_do_not_share_state() -> None:
+    first, second = Ledger("a"), Ledger("b")
+    first.symbolic("a-1", "trivial", x, x)
+    assert len(second.claims) == 0
+    second.symbolic("a-1", "same id, other ledger", x, x)
+
+
+def test_table_renders_every_claim(ledger: Ledger) -> None:
+    ledger.symbolic("t-1", "identity", x, x)
+    ledger.close("t-2", "number", 1.0 + 1e-9, 1.0, rtol=1e-6, method="m")
+    table = ledger.table()
+    text = repr(table)
+    assert "t-1" in text and "t-2" in text and "2 claims verified" in text
+    assert "exact" in text and "1.0e-09" in text
+    html = table._repr_html_()
+    assert html.count("<tr>") == 3 and "&lt;" not in "".join(r[1] for r in table.rows)
+    assert ledger.summary() == "2 of 2 passed"
+
+
+def test_html_is_escaped(ledger: Ledger) -> None:
+    ledger.holds("e-1", "a < b & c", np.array([True]), method="m")
+    assert "a &lt; b &amp; c" in ledger.table()._repr_html_()
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [(None, "exact"), (0.0, "< 1e-12"), (3e-16, "< 1e-12"), (1.234e-5, "1.2e-05")],
+)
+def test_format_error(error: float | None, shown: str) -> None:
+    assert format_error(error) == shown
+
+
+def test_format_error_rejects_nan() -> None:
+    with pytest.raises(ValueError):
+        format_error(float("nan"))
