@@ -104,6 +104,8 @@ def _is_zero(expr: sp.Expr) -> bool:
     than passing silently).
     """
     expr = sp.sympify(expr)
+    if isinstance(expr, sp.MatrixBase):
+        return all(_is_zero(entry) for entry in expr)
     if expr == 0:
         return True
     for simplifier in (sp.simplify, sp.expand, sp.trigsimp, sp.gammasimp, sp.powsimp):
@@ -182,7 +184,9 @@ class Ledger:
     ) -> sp.Expr:
         """Check ``lhs == rhs`` exactly: sympy reduces ``lhs - rhs`` to zero.
 
-        Returns the (unsimplified) difference, which is zero when the check passes.
+        ``lhs`` and ``rhs`` may be matrices (checked entry by entry), so several
+        cases of one claim can be proved in a single check. Returns the simplified
+        difference, which is zero when the check passes.
         """
         self._check_new(claim_id, what)
         difference = sp.sympify(lhs) - sp.sympify(rhs)

@@ -30,6 +30,13 @@ def test_symbolic_fails_naming_the_claim(ledger: Ledger) -> None:
     assert ledger.claims == ()
 
 
+def test_symbolic_matrices_are_checked_entrywise(ledger: Ledger) -> None:
+    ledger.symbolic("s-m", "two identities", sp.Matrix([sp.cos(x) ** 2 + sp.sin(x) ** 2, x]),
+                    sp.Matrix([1, x]))
+    with pytest.raises(AssertionError, match="s-m2"):
+        ledger.symbolic("s-m2", "one wrong entry", sp.Matrix([1, x]), sp.Matrix([1, 2 * x]))
+
+
 def test_close_passes_and_fails(ledger: Ledger) -> None:
     error = ledger.close("c-1", "pi", 3.14159265, np.pi, rtol=1e-8, method="arithmetic")
     assert 0 < error < 1e-8
