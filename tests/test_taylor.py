@@ -1,0 +1,293 @@
+"""Tests for lib.taylor (chapter 8: even Taylor polynomials of exp, Taylor softmax)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import special
+
+from lib.taylor import (
+    expected_calibration_error,
+    fit_linear_classifier,
+    monotone_taylor_exp,
+    taylor_cross_entropy,
+    taylor_exp,
+    taylor_minimum,
+    taylor_softmax,
+)
+
+EVEN = st.sampled_from([2, 4, 6, 8, 10, 12, 20])
+LOGITS = arrays(
+    np.float64,
+    st.tuples(st.integers(1, 4), st.integers(1, 6)),
+    elements=st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
+)
+FAST = settings(max_examples=60, deadline=None)
+
+
+def exact_f(x: float, n: int) -> Fraction:
+    """f_n(x) in exact rational arithmetic."""
+    q = Fraction(x)
+    total, term = Fraction(1), Fraction(1)
+    for k in range(1, n + 1):
+        term = term * q / k
+        total += term
+    return total
+
+
+# -- taylor_exp ---------------------------------------------------------------
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 10, 21])
+def test_taylor_exp_matches_exact_rationals(n: int) -> None:
+    xs = np.array([-7.5, -2.0, -0.3, 0.0, 0.25, 1.0, 4.0])
+    got = taylor_exp(xs, n)
+    want = np.array([float(exact_f(float(v), n)) for v in xs])
+    scale = np.array([float(exact_f(abs(float(v)), n)) for v in xs])  # sum of |terms|
+    assert np.all(np.abs(got - want) <= 8 * n * np.finfo(float).eps * scale + 1e-300)
+
+
+def test_taylor_exp_known_values() -> None:
+    assert taylor_exp(-2.0, 1) == -1.0
+    assert taylor_exp(-1.0, 2) == 0.5
+    assert taylor_exp(3.0, 0) == 1.0
+    assert np.isclose(taylor_exp(-2.0, 3), -1 / 3, rtol=1e-15)
+    assert isinstance(taylor_exp(1.0, 2), np.float64)
+
+
+def test_taylor_exp_converges_to_exp() -> None:
+    xs = np.linspace(-5, 5, 11)
+    # Cancellation for x < 0: the error is relative to the sum of |terms| ~ e^|x|.
+    err = np.abs(taylor_exp(xs, 60) - np.exp(xs))
+    assert np.all(err <= 100 * np.finfo(float).eps * np.exp(np.abs(xs)))
+
+
+@FAST
+@given(x=st.floats(-50, 50), n=EVEN)
+def test_even_orders_are_positive(x: float, n: int) -> None:
+    assert taylor_exp(x, n) >= taylor_minimum(n)[1] * (1 - 1e-12) > 0
+
+
+@FAST
+@given(x=st.floats(0, 30), n=st.integers(0, 25))
+def test_truncation_below_exp_for_positive_x(x: float, n: int) -> None:
+    assert taylor_exp(x, n) <= np.exp(x) * (1 + 1e-14)
+
+
+# -- taylor_minimum -----------------------------------------------------------
+ARTICLE_TABLE = {
+    2: (-1.0, 0.5),
+    4: (-1.59607, 0.270395),
+    6: (-2.18061, 0.149325),
+    8: (-2.759, 0.0832715),
+    10: (-3.33355, 0.0466991),
+}
+
+
+@pytest.mark.parametrize("n", sorted(ARTICLE_TABLE))
+def test_minimum_reproduces_article_table(n: int) -> None:
+    x_star, f_star = taylor_minimum(n)
+    assert float(f"{x_star:.6g}") == ARTICLE_TABLE[n][0]
+    assert float(f"{f_star:.6g}") == ARTICLE_TABLE[n][1]
+
+
+@pytest.mark.parametrize("n", [2, 4, 6, 12, 20, 40])
+def test_minimum_against_sympy_real_roots(n: int) -> None:
+    x = sp.symbols("x")
+    roots = sp.real_roots(sp.Poly(sum(x**k / sp.factorial(k) for k in range(n)), x))
+    assert len(roots) == 1  # f_{n-1} has exactly one real root
+    root = sp.N(roots[0], 30)
+    x_star, f_star = taylor_minimum(n)
+    assert x_star == pytest.approx(float(root), rel=1e-15)
+    # f_n(x*) = x*^n / n! at the critical point (eq. (3)).
+    assert f_star == pytest.approx(float(root**n / sp.factorial(n)), rel=1e-15)
+
+
+def test_minimum_is_the_minimum() -> None:
+    for n in (2, 6, 14):
+        x_star, f_star = taylor_minimum(n)
+        grid = np.linspace(x_star - 1e-3, x_star + 1e-3, 2001)
+        assert np.all(taylor_exp(grid, n) >= f_star * (1 - 1e-14))
+
+
+# -- monotone_taylor_exp ------------------------------------------------------
+@FAST
+@given(a=st.floats(-40, 40), b=st.floats(-40, 40), n=EVEN)
+def test_monotone_is_nondecreasing(a: float, b: float, n: int) -> None:
+    lo, hi = min(a, b), max(a, b)
+    assert monotone_taylor_exp(lo, n) <= monotone_taylor_exp(hi, n) * (1 + 1e-14)
+
+
+def test_monotone_agrees_right_of_minimum_and_is_continuous() -> None:
+    for n in (2, 4, 10):
+        x_star, f_star = taylor_minimum(n)
+        right = np.linspace(x_star + 1e-9, 5, 50)
+        assert np.array_equal(monotone_taylor_exp(right, n), taylor_exp(right, n))
+        left = np.linspace(-100, x_star, 50)
+        assert np.all(monotone_taylor_exp(left, n) == f_star)
+        assert abs(taylor_exp(x_star, n) - f_star) < 1e-15
+
+
+# -- taylor_softmax -----------------------------------------------------------
+@FAST
+@given(x=LOGITS, n=EVEN)
+def test_softmax_is_a_distribution(x: np.ndarray, n: int) -> None:
+    p = taylor_softmax(x, n)
+    assert p.shape == x.shape
+    assert np.all(p >= 0) and np.all(np.isfinite(p))
+    assert np.allclose(p.sum(axis=-1), 1.0, rtol=0, atol=1e-13)
+
+
+@FAST
+@given(x=LOGITS, n=EVEN)
+def test_softmax_permutation_equivariant(x: np.ndarray, n: int) -> None:
+    perm = np.arange(x.shape[1])[::-1]
+    assert np.allclose(taylor_softmax(x[:, perm], n), taylor_softmax(x, n)[:, perm], atol=1e-15)
+
+
+@FAST
+@given(x=LOGITS, n=EVEN)
+def test_softmax_axis_argument(x: np.ndarray, n: int) -> None:
+    assert np.allclose(taylor_softmax(x.T, n, axis=0), taylor_softmax(x, n).T, atol=1e-15)
+
+
+@FAST
+@given(
+    x=arrays(np.float64, st.integers(1, 6), elements=st.floats(-1e200, 1e200)),
+    n=st.sampled_from([2, 4, 6]),
+)
+def test_softmax_matches_mpmath_for_huge_logits(x: np.ndarray, n: int) -> None:
+    with mpmath.workdps(60):
+        f = [sum(mpmath.mpf(float(v)) ** k / mpmath.factorial(k) for k in range(n + 1)) for v in x]
+        total = sum(f)
+        want = np.array([float(v / total) for v in f])
+    assert np.allclose(taylor_softmax(x, n), want, rtol=1e-12, atol=1e-300)
+
+
+def test_softmax_small_logits_approach_softmax() -> None:
+    x = np.array([0.3, -0.2, 0.1, 0.0])
+    for n in (2, 4):
+        err = [np.max(np.abs(taylor_softmax(e * x, n) - special.softmax(e * x)))
+               for e in (0.2, 0.1)]
+        assert 2 ** (n + 1) * 0.7 < err[0] / err[1] < 2 ** (n + 1) * 1.3  # O(eps^(n+1))
+
+
+def test_softmax_known_values() -> None:
+    p = taylor_softmax([0.0, 1.0], 2)  # f_2(0) = 1, f_2(1) = 2.5
+    assert np.allclose(p, [1 / 3.5, 2.5 / 3.5], rtol=1e-15)
+    p = taylor_softmax([-1.0, -3.0], 2, monotone=True)  # both truncated to f_2(-1) = 0.5
+    assert np.allclose(p, [0.5, 0.5], rtol=1e-15)
+
+
+def test_softmax_large_array_is_fast_path_consistent() -> None:
+    rng = np.random.default_rng(7919)
+    x = rng.normal(size=(64, 1000))
+    f = taylor_exp(x, 4)
+    assert np.allclose(taylor_softmax(x, 4), f / f.sum(axis=1, keepdims=True), rtol=1e-13)
+
+
+# -- taylor_cross_entropy -----------------------------------------------------
+@pytest.mark.parametrize("n, monotone", [(None, False), (2, False), (4, False), (2, True)])
+def test_cross_entropy_gradient_by_finite_differences(n: int | None, monotone: bool) -> None:
+    rng = np.random.default_rng(7919)
+    z = rng.normal(scale=1.5, size=(5, 3))
+    y = rng.integers(0, 3, size=5)
+    loss, grad = taylor_cross_entropy(z, y, n, monotone=monotone)
+    p = special.softmax(z, axis=1) if n is None else taylor_softmax(z, n, monotone=monotone)
+    assert loss == pytest.approx(-np.mean(np.log(p[np.arange(5), y])), rel=1e-13)
+    h = 1e-6
+    for i, j in [(0, 0), (1, 2), (4, 1), (2, 1)]:
+        dz = np.zeros_like(z)
+        dz[i, j] = h
+        fd = (taylor_cross_entropy(z + dz, y, n, monotone=monotone)[0]
+              - taylor_cross_entropy(z - dz, y, n, monotone=monotone)[0]) / (2 * h)
+        assert grad[i, j] == pytest.approx(fd, abs=1e-7)
+
+
+# -- fit_linear_classifier and expected_calibration_error ---------------------
+def test_fit_softmax_matches_scikit_learn() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7919)
+    X = rng.normal(size=(120, 3))
+    y = rng.integers(0, 3, size=120)
+    X += np.eye(3)[y] * 1.5
+    W, b = fit_linear_classifier(X, y, None, l2=0.5)
+    # sklearn minimises sum(loss) + ||W||^2 / (2C); ours is mean(loss) + l2/2 ||W||^2.
+    ref = LogisticRegression(C=1 / (0.5 * 120), tol=1e-10, max_iter=10_000).fit(X, y)
+    assert np.allclose(special.softmax(X @ W + b, axis=1), ref.predict_proba(X), atol=1e-6)
+
+
+def test_fit_taylor_reaches_a_stationary_point() -> None:
+    rng = np.random.default_rng(7919)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
+    W, b = fit_linear_classifier(X, y, 2, l2=1e-2)
+    _, grad = taylor_cross_entropy(X @ W + b, y, 2)
+    assert np.max(np.abs(X.T @ grad + 1e-2 * W)) < 1e-4 and np.max(np.abs(grad.sum(0))) < 1e-4
+
+
+def test_ece_known_values() -> None:
+    p = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    y = np.array([0, 1, 0, 1])
+    # bins: 0.9 -> acc 1/2 vs conf 0.9 (2 points); 0.6 -> 1 vs 0.6; 0.7 -> 1 vs 0.7
+    want = (2 * 0.4 + 0.4 + 0.3) / 4
+    assert expected_calibration_error(p, y) == pytest.approx(want, rel=1e-14)
+    assert expected_calibration_error(np.eye(3), np.arange(3)) == 0.0
+
+
+# -- bad input ----------------------------------------------------------------
+BAD_CALLS = [
+    ("taylor_exp n negative", lambda: taylor_exp(1.0, -1)),
+    ("taylor_exp n float", lambda: taylor_exp(1.0, 2.0)),
+    ("taylor_exp n bool", lambda: taylor_exp(1.0, True)),
+    ("taylor_exp nan", lambda: taylor_exp([0.0, np.nan], 2)),
+    ("taylor_exp inf", lambda: taylor_exp(np.inf, 2)),
+    ("taylor_exp complex", lambda: taylor_exp(1j, 2)),
+    ("taylor_exp string", lambda: taylor_exp("a", 2)),
+    ("taylor_minimum odd", lambda: taylor_minimum(3)),
+    ("taylor_minimum zero", lambda: taylor_minimum(0)),
+    ("taylor_minimum float", lambda: taylor_minimum(4.0)),
+    ("monotone odd", lambda: monotone_taylor_exp(1.0, 5)),
+    ("monotone nan", lambda: monotone_taylor_exp(np.nan, 2)),
+    ("softmax odd n", lambda: taylor_softmax([1.0, 2.0], 3)),
+    ("softmax n zero", lambda: taylor_softmax([1.0, 2.0], 0)),
+    ("softmax n too large", lambda: taylor_softmax([1.0, 2.0], 152)),
+    ("softmax nan", lambda: taylor_softmax([1.0, np.nan])),
+    ("softmax inf", lambda: taylor_softmax([[1.0, -np.inf]])),
+    ("softmax scalar", lambda: taylor_softmax(1.0)),
+    ("softmax empty axis", lambda: taylor_softmax(np.zeros((3, 0)))),
+    ("softmax bad axis", lambda: taylor_softmax([1.0, 2.0], axis=1)),
+    ("softmax float axis", lambda: taylor_softmax([1.0, 2.0], axis=0.0)),
+    ("softmax bool dtype", lambda: taylor_softmax([True, False])),
+    ("softmax monotone not bool", lambda: taylor_softmax([1.0, 2.0], monotone="yes")),
+    ("ce 1-d logits", lambda: taylor_cross_entropy([1.0, 2.0], [0])),
+    ("ce one class", lambda: taylor_cross_entropy([[1.0], [2.0]], [0, 0])),
+    ("ce label out of range", lambda: taylor_cross_entropy([[1.0, 2.0]], [2])),
+    ("ce float labels", lambda: taylor_cross_entropy([[1.0, 2.0]], [0.0])),
+    ("ce label shape", lambda: taylor_cross_entropy([[1.0, 2.0]], [0, 1])),
+    ("ce odd n", lambda: taylor_cross_entropy([[1.0, 2.0]], [0], 3)),
+    ("ce nan", lambda: taylor_cross_entropy([[1.0, np.nan]], [0])),
+    ("fit 1-d features", lambda: fit_linear_classifier([1.0, 2.0], [0, 1])),
+    ("fit label shape", lambda: fit_linear_classifier([[1.0], [2.0]], [0])),
+    ("fit negative label", lambda: fit_linear_classifier([[1.0], [2.0]], [0, -1])),
+    ("fit negative l2", lambda: fit_linear_classifier([[1.0], [2.0]], [0, 1], l2=-1.0)),
+    ("fit bad max_iter", lambda: fit_linear_classifier([[1.0], [2.0]], [0, 1], max_iter=0)),
+    ("fit odd n", lambda: fit_linear_classifier([[1.0], [2.0]], [0, 1], 3)),
+    ("fit inf", lambda: fit_linear_classifier([[np.inf], [2.0]], [0, 1])),
+    ("ece negative prob", lambda: expected_calibration_error([[-0.1, 1.1]], [0])),
+    ("ece label range", lambda: expected_calibration_error([[0.5, 0.5]], [2])),
+    ("ece bins", lambda: expected_calibration_error([[0.5, 0.5]], [0], bins=0)),
+    ("ece shape", lambda: expected_calibration_error([0.5, 0.5], [0])),
+]
+
+
+@pytest.mark.parametrize("call", [c for _, c in BAD_CALLS], ids=[i for i, _ in BAD_CALLS])
+def test_bad_input_raises_value_error(call) -> None:
+    with pytest.raises(ValueError):
+        call()
