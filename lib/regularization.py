@@ -1,0 +1,545 @@
+"""Noise, gradient penalties and virtual adversarial training (chapter 5).
+
+Training with input noise :math:`\\varepsilon` of variance :math:`\\sigma^2`
+adds, to second order, a penalty :math:`\\tfrac12\\sigma^2\\Delta l` to the
+loss; replacing the target by the model's own output turns it into a
+weighted gradient penalty :math:`\\tfrac12\\sigma^2\\sum_i\\lambda_i
+\\Vert\\nabla_x f_i\\Vert^2`; and looking for the *worst* rather than a random
+perturbation of :math:`l(f(x+\\varepsilon), f_{ng}(x))` gives virtual
+adversarial training (VAT), whose direction is the top eigenvector of a
+Hessian found by power iteration on finite-difference Hessian-vector products.
+
+This module holds the numerical pieces of that chapter:
+
+* :func:`hvp_finite_difference`, :func:`power_iteration` and
+  :func:`vat_perturbation`: the VAT machinery of eqs. (17)-(18);
+* :func:`rademacher_gradient_penalty`: the one-gradient estimate (14) of
+  :math:`\\sum_i\\Vert\\nabla_x f_i\\Vert^2`;
+* :func:`softmax`, :func:`kl_divergence`, :func:`random_features` and
+  :func:`train_random_feature_classifier`: a small semi-supervised experiment
+  (multinomial logistic regression on fixed random tanh features, with
+  analytic gradients) that stands in for the article's BERT experiment.
+
+Conventions: vectors are 1-d float arrays; batched functions take arrays of
+shape ``(n, d)`` and act on the last axis. NaN, +-inf, wrong shapes and out
+of range scalars raise :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "RandomFeatureClassifier",
+    "hvp_finite_difference",
+    "kl_divergence",
+    "objective_and_gradients",
+    "power_iteration",
+    "rademacher_gradient_penalty",
+    "random_features",
+    "softmax",
+    "train_random_feature_classifier",
+    "vat_perturbation",
+]
+
+FloatArray = NDArray[np.float64]
+VectorFunction = Callable[[FloatArray], ArrayLike]
+
+
+# -- validation helpers -------------------------------------------------------
+def _as_finite(value: ArrayLike, name: str, ndim: tuple[int, ...] | None = None) -> FloatArray:
+    try:
+        raw = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be an array of real numbers") from exc
+    if raw.dtype == bool or not (
+        np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)
+    ):
+        raise ValueError(f"{name} must be real numbers, got dtype {raw.dtype}")
+    arr = raw.astype(float)
+    if ndim is not None and arr.ndim not in ndim:
+        allowed = " or ".join(map(str, ndim))
+        raise ValueError(f"{name} must have {allowed} dimensions, got {arr.ndim}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite: it contains NaN or +-inf")
+    return arr
+
+
+def _positive(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return v
+
+
+def _count(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _call(fn: VectorFunction, arg: FloatArray, name: str, shape: tuple[int, ...]) -> FloatArray:
+    if not callable(fn):
+        raise ValueError(f"{name} must be callable")
+    out = _as_finite(fn(arg), f"{name}(...)")
+    if out.shape != shape:
+        raise ValueError(f"{name} must return shape {shape}, got {out.shape}")
+    return out
+
+
+def _normalise(v: FloatArray, name: str) -> FloatArray:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    if np.any(norm == 0):
+        raise ValueError(f"{name} has a zero vector: cannot normalise it")
+    return v / norm
+
+
+# -- VAT machinery -------------------------------------------------------------
+def hvp_finite_difference(
+    grad: VectorFunction,
+    x: ArrayLike,
+    u: ArrayLike,
+    xi: float,
+    *,
+    stationary: bool = False,
+) -> FloatArray:
+    """Hessian-vector product by a forward difference of gradients.
+
+    Parameters
+    ----------
+    grad : callable
+        ``grad(x)`` returns the gradient of a scalar function ``l`` at ``x``
+        (same shape as ``x``).
+    x : array_like, shape (d,) or (n, d)
+        Point(s) at which the Hessian acts.
+    u : array_like, same shape as ``x``
+        Direction(s).
+    xi : float
+        Step size, > 0.
+    stationary : bool, default False
+        If True, assume ``grad(x) = 0`` (as for ``l(f(x'), f_ng(x))`` at
+        ``x' = x``) and return the VAT form ``grad(x + xi u) / xi``, which
+        saves one gradient evaluation.
+
+    Returns
+    -------
+    ndarray
+        ``(grad(x + xi u) - grad(x)) / xi``, equal to ``H u + xi/2 l'''[u, u]
+        + O(xi^2)``.
+
+    Notes
+    -----
+    Derived in chapter 5, section "The Hessian-vector product", eq. (18).
+    """
+    x = _as_finite(x, "x", (1, 2))
+    u = _as_finite(u, "u", (1, 2))
+    if u.shape != x.shape:
+        raise ValueError(f"u must have the shape of x {x.shape}, got {u.shape}")
+    xi = _positive(xi, "xi")
+    ahead = _call(grad, x + xi * u, "grad", x.shape)
+    if stationary:
+        return ahead / xi
+    return (ahead - _call(grad, x, "grad", x.shape)) / xi
+
+
+def power_iteration(
+    matvec: VectorFunction, u0: ArrayLike, iters: int
+) -> tuple[float, FloatArray]:
+    """Power iteration ``u <- H u / ||H u||`` for a symmetric operator ``H``.
+
+    Parameters
+    ----------
+    matvec : callable
+        ``matvec(u)`` returns ``H u`` for a 1-d ``u`` (exactly, or e.g. by
+        :func:`hvp_finite_difference`).
+    u0 : array_like, shape (d,)
+        Starting vector, non-zero.
+    iters : int
+        Number of iterations, >= 0.
+
+    Returns
+    -------
+    eigenvalue : float
+        The Rayleigh quotient ``u^T H u`` at the final unit vector.
+    u : ndarray, shape (d,)
+        The final unit vector, an estimate of the top eigenvector (the one of
+        largest ``|eigenvalue|``), up to sign.
+
+    Notes
+    -----
+    Derived in chapter 5, section "Power iteration", eq. (17).
+    """
+    u = _normalise(_as_finite(u0, "u0", (1,)), "u0")
+    iters = _count(iters, "iters", 0)
+    for _ in range(iters):
+        hu = _call(matvec, u, "matvec", u.shape)
+        u = _normalise(hu, "matvec(u)")
+    return float(u @ _call(matvec, u, "matvec", u.shape)), u
+
+
+def vat_perturbation(
+    grad: VectorFunction,
+    x: ArrayLike,
+    epsilon: float,
+    xi: float,
+    iters: int,
+    rng: np.random.Generator,
+) -> FloatArray:
+    """The virtual adversarial perturbation of norm ``epsilon`` (the VAT algorithm).
+
+    Parameters
+    ----------
+    grad : callable
+        ``grad(x')`` returns ``nabla_{x'} l(f(x'), f_ng(x))``, the gradient of
+        the smoothness loss with the target ``f_ng(x)`` held fixed; it vanishes
+        at ``x' = x``.
+    x : array_like, shape (d,) or (n, d)
+        Input(s); rows are perturbed independently.
+    epsilon : float
+        Norm of the returned perturbation (per row), > 0.
+    xi : float
+        Finite-difference step of the power iteration, > 0.
+    iters : int
+        Power-iteration steps, >= 0. With 0 the result is a random
+        (Gaussian-direction) perturbation of norm ``epsilon``.
+    rng : numpy.random.Generator
+        Source of the random starting direction.
+
+    Returns
+    -------
+    ndarray, same shape as ``x``
+        ``epsilon * u`` with ``u`` the unit direction after ``iters`` steps
+        ``u <- normalise(grad(x + xi u))``; a row where that gradient is
+        exactly zero keeps its previous direction.
+
+    Notes
+    -----
+    Derived in chapter 5, section "Virtual adversarial training", eqs. (17)-(18).
+    """
+    x = _as_finite(x, "x", (1, 2))
+    epsilon = _positive(epsilon, "epsilon")
+    xi = _positive(xi, "xi")
+    iters = _count(iters, "iters", 0)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator")
+    u = _normalise(rng.standard_normal(x.shape), "u")
+    for _ in range(iters):
+        g = hvp_finite_difference(grad, x, u, xi, stationary=True)
+        norm = np.linalg.norm(g, axis=-1, keepdims=True)
+        # A row whose Hessian-vector product vanishes (a flat model) keeps its direction.
+        u = np.where(norm > 0, g / np.where(norm > 0, norm, 1.0), u)
+    return epsilon * u
+
+
+def rademacher_gradient_penalty(
+    jacobian_vector_product: VectorFunction,
+    k: int,
+    rng: np.random.Generator,
+    samples: int = 1,
+) -> float:
+    """One-gradient estimate of ``sum_i ||grad f_i||^2``, eq. (14).
+
+    Parameters
+    ----------
+    jacobian_vector_product : callable
+        ``jacobian_vector_product(eta)`` returns ``J^T eta``, the gradient of
+        ``sum_i eta_i f_i(x)`` with respect to ``x``, for ``eta`` of shape (k,).
+    k : int
+        Number of outputs ``f_i``, >= 1.
+    rng : numpy.random.Generator
+        Source of the Rademacher signs.
+    samples : int, default 1
+        Number of independent sign vectors averaged, >= 1.
+
+    Returns
+    -------
+    float
+        The mean of ``||J^T eta||^2`` over ``samples`` Rademacher vectors
+        ``eta``; its expectation is ``sum_i ||grad f_i||^2 = tr(J J^T)`` and,
+        with ``G = J J^T``, its variance is ``2 sum_{i != j} G_ij^2 / samples``.
+
+    Notes
+    -----
+    Derived in chapter 5, section "One gradient instead of k", eq. (14).
+    """
+    k = _count(k, "k", 1)
+    samples = _count(samples, "samples", 1)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator")
+    if not callable(jacobian_vector_product):
+        raise ValueError("jacobian_vector_product must be callable")
+    total = 0.0
+    for _ in range(samples):
+        eta = rng.choice(np.array([-1.0, 1.0]), size=k)
+        g = _as_finite(jacobian_vector_product(eta), "jacobian_vector_product(...)", (1,))
+        total += float(g @ g)
+    return total / samples
+
+
+# -- the semi-supervised experiment ----------------------------------------------
+def softmax(z: ArrayLike) -> FloatArray:
+    """Softmax over the last axis (shifted by the maximum for stability).
+
+    Notes
+    -----
+    Used in chapter 5 for the models ``f(x)``.
+    """
+    z = _as_finite(z, "z")
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def kl_divergence(p: ArrayLike, q: ArrayLike) -> FloatArray:
+    """``KL(p || q) = sum_i p_i log(p_i / q_i)`` over the last axis.
+
+    Parameters
+    ----------
+    p, q : array_like, same shape
+        Probability vectors (non-negative, summing to 1 within 1e-9 on the
+        last axis); ``q`` must be positive where ``p`` is.
+
+    Returns
+    -------
+    ndarray
+        The divergences (a 0-d array for single vectors), >= 0.
+
+    Notes
+    -----
+    The KL loss of chapter 5, section "Gradient penalty", eq. (13).
+    """
+    p = _as_finite(p, "p")
+    q = _as_finite(q, "q")
+    if p.shape != q.shape:
+        raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
+    for name, v in (("p", p), ("q", q)):
+        if np.any(v < 0) or np.any(np.abs(v.sum(axis=-1) - 1) > 1e-9):
+            raise ValueError(f"{name} must be probability vectors on the last axis")
+    if np.any((p > 0) & (q == 0)):
+        raise ValueError("q must be positive wherever p is (KL would be infinite)")
+    terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / np.where(q > 0, q, 1.0)), 0.0)
+    return np.maximum(terms.sum(axis=-1), 0.0)
+
+
+def random_features(x: ArrayLike, weights: ArrayLike, bias: ArrayLike) -> FloatArray:
+    """Fixed random tanh features ``phi(x) = tanh(x W^T + b)``.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d)
+    weights : array_like, shape (m, d)
+    bias : array_like, shape (m,)
+
+    Returns
+    -------
+    ndarray, shape (n, m)
+
+    Notes
+    -----
+    Feature map of the semi-supervised experiment in chapter 5.
+    """
+    x = _as_finite(x, "x", (2,))
+    weights = _as_finite(weights, "weights", (2,))
+    bias = _as_finite(bias, "bias", (1,))
+    if weights.shape[1] != x.shape[1] or bias.shape[0] != weights.shape[0]:
+        raise ValueError(
+            f"shapes do not match: x {x.shape}, weights {weights.shape}, bias {bias.shape}"
+        )
+    return np.tanh(x @ weights.T + bias)
+
+
+@dataclass(frozen=True)
+class RandomFeatureClassifier:
+    """Multinomial logistic regression on fixed random tanh features.
+
+    ``p(y | x) = softmax(phi(x) V^T + c)`` with ``phi`` from :func:`random_features`.
+    """
+
+    weights: FloatArray  # (m, d) fixed random features
+    bias: FloatArray  # (m,)
+    coef: FloatArray  # (K, m) trained
+    intercept: FloatArray  # (K,) trained
+
+    def predict_proba(self, x: ArrayLike) -> FloatArray:
+        """Class probabilities, shape (n, K)."""
+        phi = random_features(x, self.weights, self.bias)
+        return softmax(phi @ self.coef.T + self.intercept)
+
+    def input_gradient_kl(self, x: ArrayLike, target: ArrayLike) -> FloatArray:
+        """``nabla_x KL(target || p(.|x))`` per row, shape (n, d)."""
+        x = _as_finite(x, "x", (2,))
+        target = _as_finite(target, "target", (2,))
+        phi = random_features(x, self.weights, self.bias)
+        p = softmax(phi @ self.coef.T + self.intercept)
+        if target.shape != p.shape:
+            raise ValueError(f"target must have shape {p.shape}, got {target.shape}")
+        dz = p - target  # gradient of KL(target || softmax(z)) in the logits z
+        return ((dz @ self.coef) * (1 - phi**2)) @ self.weights
+
+
+def objective_and_gradients(
+    model: RandomFeatureClassifier,
+    x_lab: FloatArray,
+    y_onehot: FloatArray,
+    x_pert: FloatArray | None,
+    target: FloatArray | None,
+    weight: float,
+    l2: float,
+) -> tuple[float, FloatArray, FloatArray]:
+    """The training objective and its analytic gradients in (coef, intercept).
+
+    Parameters
+    ----------
+    model : RandomFeatureClassifier
+    x_lab : ndarray, shape (n, d)
+    y_onehot : ndarray, shape (n, K)
+        One-hot labels.
+    x_pert : ndarray, shape (m, d), or None
+        Perturbed unlabelled inputs ``x + r`` (None: supervised only).
+    target : ndarray, shape (m, K), or None
+        The fixed targets ``p_ng(x)`` of the smoothness term.
+    weight, l2 : float
+        Weight of the smoothness term and of the L2 penalty on ``coef``.
+
+    Returns
+    -------
+    loss : float
+        Mean cross-entropy + ``l2/2 ||coef||^2`` + ``weight`` * mean
+        ``KL(target || p(x_pert))``.
+    g_coef, g_intercept : ndarray
+        Its gradients: ``(p - y)^T phi / n`` and the like.
+
+    Notes
+    -----
+    The experiment of chapter 5, section "A small semi-supervised experiment".
+    """
+    x_lab = _as_finite(x_lab, "x_lab", (2,))
+    y_onehot = _as_finite(y_onehot, "y_onehot", (2,))
+    if (x_pert is None) != (target is None):
+        raise ValueError("give both x_pert and target, or neither")
+    phi = random_features(x_lab, model.weights, model.bias)
+    p = softmax(phi @ model.coef.T + model.intercept)
+    n = x_lab.shape[0]
+    loss = -float(np.sum(y_onehot * np.log(p))) / n + 0.5 * l2 * float(np.sum(model.coef**2))
+    g_coef = (p - y_onehot).T @ phi / n + l2 * model.coef
+    g_int = (p - y_onehot).sum(axis=0) / n
+    if x_pert is not None and target is not None:
+        phi_u = random_features(x_pert, model.weights, model.bias)
+        q = softmax(phi_u @ model.coef.T + model.intercept)
+        m = x_pert.shape[0]
+        loss += weight * float(np.sum(kl_divergence(target, q))) / m
+        g_coef = g_coef + weight * (q - target).T @ phi_u / m
+        g_int = g_int + weight * (q - target).sum(axis=0) / m
+    return loss, g_coef, g_int
+
+
+def train_random_feature_classifier(
+    x_lab: ArrayLike,
+    y_lab: ArrayLike,
+    x_unlab: ArrayLike,
+    *,
+    method: Literal["supervised", "noise", "vat"],
+    rng: np.random.Generator,
+    n_features: int = 100,
+    feature_scale: float = 1.0,
+    epsilon: float = 0.3,
+    xi: float = 1e-3,
+    weight: float = 1.0,
+    l2: float = 1e-3,
+    steps: int = 500,
+    learning_rate: float = 0.05,
+) -> RandomFeatureClassifier:
+    """Train on few labels, optionally with a smoothness loss on unlabelled data.
+
+    The objective is the mean cross-entropy on the labelled points plus
+    ``l2/2 ||V||^2`` plus, for ``method="noise"`` or ``"vat"``,
+    ``weight * mean KL(p_ng(x) || p(x + r))`` over the unlabelled points, with
+    ``r`` a random direction of norm ``epsilon`` (noise, i.e. VAT with zero
+    power iterations) or the virtual adversarial direction of
+    :func:`vat_perturbation` with one power iteration (vat); ``r`` and the
+    target ``p_ng(x)`` are recomputed at every step and held fixed while
+    differentiating. Optimised by Adam with full batches.
+
+    Parameters
+    ----------
+    x_lab : array_like, shape (n, d)
+    y_lab : array_like of int, shape (n,)
+        Labels in ``0..K-1``; every class must appear.
+    x_unlab : array_like, shape (m, d)
+    method : {"supervised", "noise", "vat"}
+    rng : numpy.random.Generator
+        Draws the random features and the perturbations.
+    n_features, feature_scale, epsilon, xi, weight, l2, steps, learning_rate
+        Hyper-parameters (all positive; ``l2`` and ``weight`` may be 0).
+
+    Returns
+    -------
+    RandomFeatureClassifier
+
+    Notes
+    -----
+    The experiment of chapter 5, section "A small semi-supervised experiment".
+    """
+    x_lab = _as_finite(x_lab, "x_lab", (2,))
+    x_unlab = _as_finite(x_unlab, "x_unlab", (2,))
+    if x_unlab.shape[1] != x_lab.shape[1]:
+        raise ValueError("x_lab and x_unlab must have the same number of columns")
+    y = np.asarray(y_lab)
+    if y.shape != (x_lab.shape[0],) or not np.issubdtype(y.dtype, np.integer) or y.dtype == bool:
+        raise ValueError("y_lab must be integer labels, one per row of x_lab")
+    if method not in ("supervised", "noise", "vat"):
+        raise ValueError(f"method must be 'supervised', 'noise' or 'vat', got {method!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator")
+    n_classes = int(y.max()) + 1 if y.size else 0
+    if y.min() < 0 or n_classes < 2 or len(np.unique(y)) != n_classes:
+        raise ValueError("y_lab must use labels 0..K-1 with K >= 2, each at least once")
+    m = _count(n_features, "n_features", 1)
+    steps = _count(steps, "steps", 1)
+    feature_scale = _positive(feature_scale, "feature_scale")
+    epsilon = _positive(epsilon, "epsilon")
+    xi = _positive(xi, "xi")
+    learning_rate = _positive(learning_rate, "learning_rate")
+    for name, v in (("weight", weight), ("l2", l2)):
+        if isinstance(v, bool) or not np.isfinite(float(v)) or float(v) < 0:
+            raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
+    d = x_lab.shape[1]
+    model = RandomFeatureClassifier(
+        weights=feature_scale * rng.standard_normal((m, d)),
+        bias=rng.uniform(-np.pi, np.pi, m) * feature_scale / 2,
+        coef=np.zeros((n_classes, m)),
+        intercept=np.zeros(n_classes),
+    )
+    y_onehot = np.eye(n_classes)[y]
+    params = [model.coef.copy(), model.intercept.copy()]
+    first = [np.zeros_like(p) for p in params]
+    second = [np.zeros_like(p) for p in params]
+    b1, b2 = 0.9, 0.999
+    for t in range(1, steps + 1):
+        model = RandomFeatureClassifier(model.weights, model.bias, params[0], params[1])
+        x_pert = target = None
+        if method != "supervised":
+            target = model.predict_proba(x_unlab)
+            iters = 1 if method == "vat" else 0
+            r = vat_perturbation(
+                lambda z: model.input_gradient_kl(z, target), x_unlab, epsilon, xi, iters, rng
+            )
+            x_pert = x_unlab + r
+        _, g_coef, g_int = objective_and_gradients(
+            model, x_lab, y_onehot, x_pert, target, float(weight), float(l2)
+        )
+        for i, g in enumerate((g_coef, g_int)):
+            first[i] = b1 * first[i] + (1 - b1) * g
+            second[i] = b2 * second[i] + (1 - b2) * g**2
+            step = first[i] / (1 - b1**t) / (np.sqrt(second[i] / (1 - b2**t)) + 1e-8)
+            params[i] = params[i] - learning_rate * step
+    return RandomFeatureClassifier(model.weights, model.bias, params[0], params[1])
