@@ -1,0 +1,224 @@
+"""Tests for lib.adversarial_validation (chapter 6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import stats
+from scipy.special import expit
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+
+from lib.adversarial_validation import (
+    effective_sample_size,
+    fit_discriminator,
+    fit_logistic,
+    importance_weights,
+    resample_validation,
+    weighted_mean,
+)
+
+positive_weights = arrays(
+    np.float64,
+    st.integers(1, 40),
+    elements=st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False),
+)
+probabilities = arrays(
+    np.float64,
+    st.integers(1, 40),
+    elements=st.floats(1e-9, 1 - 1e-9, allow_nan=False, allow_infinity=False),
+)
+
+
+@pytest.fixture(scope="module")
+def gaussian_toy() -> tuple[np.ndarray, np.ndarray]:
+    """p = N(0, 1) for training inputs, q = N(1, 1) for test inputs."""
+    rng = np.random.default_rng(0)
+    return rng.normal(0, 1, (4000, 1)), rng.normal(1, 1, (2000, 1))
+
+
+# -- known values -----------------------------------------------------------
+
+
+def test_importance_weights_known_values() -> None:
+    np.testing.assert_allclose(importance_weights([0.5, 0.75, 0.2]), [1.0, 3.0, 0.25])
+    # prior 0.2: the odds are divided by 0.2/0.8 = 1/4
+    np.testing.assert_allclose(importance_weights([0.5, 0.2], prior_test=0.2), [4.0, 1.0])
+
+
+def test_effective_sample_size_known_values() -> None:
+    assert effective_sample_size(np.ones(7)) == pytest.approx(7.0)
+    assert effective_sample_size([1.0, 0.0, 0.0]) == pytest.approx(1.0)
+    assert effective_sample_size([1.0, 2.0, 3.0]) == pytest.approx(36.0 / 14.0)
+
+
+def test_weighted_mean_known_values() -> None:
+    mean, se = weighted_mean([1.0, 3.0], [1.0, 1.0])
+    assert mean == pytest.approx(2.0)
+    assert se == pytest.approx(np.sqrt(2.0) / 2.0)
+    mean, _ = weighted_mean([1.0, 3.0], [3.0, 1.0])
+    assert mean == pytest.approx(1.5)
+
+
+def test_weighted_mean_matches_plain_mean_and_se_for_equal_weights() -> None:
+    f = np.random.default_rng(1).normal(size=500)
+    mean, se = weighted_mean(f, np.full(f.size, 2.5))
+    assert mean == pytest.approx(f.mean())
+    assert se == pytest.approx(f.std(ddof=0) / np.sqrt(f.size))
+
+
+def test_fit_logistic_recovers_known_model() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(20_000, 1))
+    y = (rng.random(20_000) < expit(0.5 + 2.0 * x[:, 0])).astype(float)
+    params, se = fit_logistic(x, y)
+    assert np.all(np.abs(params - [0.5, 2.0]) < 4 * se)
+    assert np.all(se > 0) and np.all(se < 0.1)
+
+
+def test_discriminator_matches_exact_density_ratio(gaussian_toy) -> None:
+    """Unbalanced sizes (4000 vs 2000) are balanced by weights: D -> sigma(x - 1/2)."""
+    x_train, x_test = gaussian_toy
+    d = fit_discriminator(x_train, x_test, random_state=0)
+    exact = expit(x_train[:, 0] - 0.5)
+    inner = np.abs(x_train[:, 0]) < 2
+    assert np.max(np.abs(d - exact)[inner]) < 0.03
+
+
+def test_discriminator_is_reproducible_and_accepts_models(gaussian_toy) -> None:
+    x_train, x_test = gaussian_toy
+    a = fit_discriminator(x_train, x_test, random_state=3)
+    b = fit_discriminator(x_train, x_test, random_state=3)
+    np.testing.assert_array_equal(a, b)
+    tree = fit_discriminator(
+        x_train, x_test, model=DecisionTreeClassifier(max_depth=3), random_state=3
+    )
+    assert tree.shape == (x_train.shape[0],)
+    assert np.all((tree > 0) & (tree < 1))
+
+
+def test_discriminator_without_signal_is_near_one_half() -> None:
+    rng = np.random.default_rng(4)
+    d = fit_discriminator(rng.normal(size=(3000, 2)), rng.normal(size=(1000, 2)), random_state=4)
+    assert abs(d.mean() - 0.5) < 0.02
+
+
+def test_weighted_estimate_recovers_test_mean(gaussian_toy) -> None:
+    x_train, x_test = gaussian_toy
+    w = importance_weights(fit_discriminator(x_train, x_test, random_state=5))
+    mean, se = weighted_mean(x_train[:, 0], w)
+    assert abs(mean - 1.0) < 4 * np.hypot(se, 0.03)
+
+
+def test_resampling_draws_from_weighted_law() -> None:
+    rng = np.random.default_rng(6)
+    w = np.array([1.0, 2.0, 3.0, 4.0])
+    idx = resample_validation(w, 40_000, rng)
+    counts = np.bincount(idx, minlength=4)
+    assert stats.chisquare(counts, 40_000 * w / w.sum()).pvalue > 1e-3
+
+
+def test_resampling_is_reproducible_and_never_picks_zero_weight() -> None:
+    w = np.array([0.0, 1.0, 0.0, 2.0])
+    a = resample_validation(w, 100, np.random.default_rng(7))
+    b = resample_validation(w, 100, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert set(a.tolist()) <= {1, 3}
+
+
+# -- properties -------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(positive_weights, st.floats(1e-3, 1e3))
+def test_ess_bounds_and_scale_invariance(w: np.ndarray, scale: float) -> None:
+    ess = effective_sample_size(w)
+    assert 1 - 1e-9 <= ess <= w.size * (1 + 1e-9)
+    assert effective_sample_size(scale * w) == pytest.approx(ess, rel=1e-9)
+    assert effective_sample_size(w[::-1]) == pytest.approx(ess, rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(probabilities, st.floats(0.01, 0.99))
+def test_weights_are_positive_odds_and_invert(d: np.ndarray, prior: float) -> None:
+    w = importance_weights(d, prior_test=prior)
+    assert np.all(w > 0)
+    # undo the prior correction and map odds back to probabilities
+    odds = w * prior / (1 - prior)
+    np.testing.assert_allclose(odds / (1 + odds), d, rtol=1e-9)
+    # the prior only rescales: self-normalised weights do not depend on it
+    w_half = importance_weights(d)
+    np.testing.assert_allclose(w / w.sum(), w_half / w_half.sum(), rtol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(positive_weights, st.floats(1e-3, 1e3), st.floats(-5, 5))
+def test_weighted_mean_lies_in_range_and_is_scale_invariant(
+    w: np.ndarray, scale: float, shift: float
+) -> None:
+    f = np.linspace(-1.0, 2.0, w.size)
+    mean, se = weighted_mean(f, w)
+    assert f.min() - 1e-9 <= mean <= f.max() + 1e-9
+    assert se >= 0
+    mean2, se2 = weighted_mean(f + shift, scale * w)
+    assert mean2 == pytest.approx(mean + shift, abs=1e-9)
+    assert se2 == pytest.approx(se, rel=1e-7, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(positive_weights, st.integers(1, 50), st.integers(0, 2**32 - 1))
+def test_resample_indices_are_in_range(w: np.ndarray, size: int, seed: int) -> None:
+    idx = resample_validation(w, size, np.random.default_rng(seed))
+    assert idx.shape == (size,)
+    assert np.all((idx >= 0) & (idx < w.size))
+
+
+# -- bad input --------------------------------------------------------------
+
+X2 = np.zeros((10, 2))
+BAD_CALLS = {
+    "d-zero": lambda: importance_weights([0.0, 0.5]),
+    "d-one": lambda: importance_weights([0.5, 1.0]),
+    "d-negative": lambda: importance_weights([-0.1]),
+    "d-nan": lambda: importance_weights([np.nan]),
+    "d-2d": lambda: importance_weights([[0.5]]),
+    "d-empty": lambda: importance_weights([]),
+    "d-string": lambda: importance_weights(["a"]),
+    "prior-zero": lambda: importance_weights([0.5], prior_test=0.0),
+    "prior-one": lambda: importance_weights([0.5], prior_test=1.0),
+    "prior-bool": lambda: importance_weights([0.5], prior_test=True),
+    "ess-negative": lambda: effective_sample_size([1.0, -1.0]),
+    "ess-zero": lambda: effective_sample_size([0.0, 0.0]),
+    "ess-inf": lambda: effective_sample_size([1.0, np.inf]),
+    "ess-2d": lambda: effective_sample_size(np.ones((2, 2))),
+    "ess-empty": lambda: effective_sample_size([]),
+    "wm-shape": lambda: weighted_mean([1.0, 2.0], [1.0]),
+    "wm-nan": lambda: weighted_mean([np.nan], [1.0]),
+    "wm-negative": lambda: weighted_mean([1.0], [-1.0]),
+    "rs-size-zero": lambda: resample_validation([1.0], 0, np.random.default_rng(0)),
+    "rs-size-float": lambda: resample_validation([1.0], 2.0, np.random.default_rng(0)),
+    "rs-rng-int": lambda: resample_validation([1.0], 2, 0),
+    "rs-rng-legacy": lambda: resample_validation([1.0], 2, np.random.RandomState(0)),
+    "rs-weights-zero": lambda: resample_validation([0.0], 2, np.random.default_rng(0)),
+    "fd-1d": lambda: fit_discriminator(np.zeros(10), X2),
+    "fd-features": lambda: fit_discriminator(X2, np.zeros((5, 3))),
+    "fd-nan": lambda: fit_discriminator(np.full((10, 2), np.nan), X2),
+    "fd-too-few": lambda: fit_discriminator(np.zeros((3, 2)), X2),
+    "fd-empty-test": lambda: fit_discriminator(X2, np.zeros((0, 2))),
+    "fd-splits": lambda: fit_discriminator(X2, X2, n_splits=1),
+    "fd-random-state": lambda: fit_discriminator(X2, X2, random_state=1.5),
+    "fd-no-proba": lambda: fit_discriminator(X2, X2, model=LinearSVC()),
+    "fl-labels": lambda: fit_logistic(X2, np.arange(10.0)),
+    "fl-one-class": lambda: fit_logistic(X2, np.zeros(10)),
+    "fl-length": lambda: fit_logistic(X2, np.zeros(9)),
+    "fl-1d": lambda: fit_logistic(np.zeros(10), np.zeros(10)),
+}
+
+
+@pytest.mark.parametrize("call", BAD_CALLS.values(), ids=BAD_CALLS.keys())
+def test_bad_input_raises_value_error(call) -> None:
+    with pytest.raises(ValueError):
+        call()

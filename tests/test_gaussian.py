@@ -1,0 +1,276 @@
+"""Tests for lib.gaussian: closed forms against independent references and properties."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import ot
+import pytest
+import scipy.linalg as sla
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from lib import gaussian as g
+
+SETTINGS = settings(max_examples=40, deadline=None)
+
+
+def random_spd(rng: np.random.Generator, n: int, cond: float = 10.0) -> np.ndarray:
+    """A random SPD matrix with eigenvalues log-spaced in [1, cond]."""
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    w = np.logspace(0.0, math.log10(cond), n)
+    s = (q * w) @ q.T
+    return 0.5 * (s + s.T)
+
+
+@st.composite
+def gaussians(draw, n: int | None = None):
+    """A pair of n-dimensional Gaussians with moderately conditioned covariances."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = n if n is not None else draw(st.integers(1, 6))
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, n))
+    b = rng.normal(size=(n, n))
+    return (
+        rng.normal(size=n),
+        a @ a.T + 0.1 * np.eye(n),
+        rng.normal(size=n),
+        b @ b.T + 0.1 * np.eye(n),
+    )
+
+
+def kl_mpmath(mu_p, cov_p, mu_q, cov_q) -> float:
+    """KL(p||q) at 50 significant digits (the textbook formula in mpmath)."""
+    with mpmath.workdps(50):
+        n = len(mu_p)
+        p = mpmath.matrix(cov_p.tolist())
+        q = mpmath.matrix(cov_q.tolist())
+        d = mpmath.matrix((np.asarray(mu_p) - np.asarray(mu_q)).tolist())
+        qi = q**-1
+        m = qi * p
+        value = 0.5 * ((d.T * qi * d)[0] - mpmath.log(mpmath.det(m)) + sum(m[i, i] for i in range(n)) - n)
+        return float(value)
+
+
+# ---------------------------------------------------------------------------
+# Known values and independent references
+# ---------------------------------------------------------------------------
+
+
+def test_one_dimensional_closed_forms() -> None:
+    mp_, sp_, mq, sq = 0.3, 1.7, -1.1, 0.6
+    kl = 0.5 * ((mp_ - mq) ** 2 / sq**2 - math.log(sp_**2 / sq**2) + sp_**2 / sq**2 - 1)
+    bd = 0.5 * math.log((sp_**2 + sq**2) / 2 / (sp_ * sq)) + (mp_ - mq) ** 2 / (4 * (sp_**2 + sq**2))
+    w2 = (mp_ - mq) ** 2 + (sp_ - sq) ** 2
+    args = ([mp_], [[sp_**2]], [mq], [[sq**2]])
+    assert g.kl_divergence(*args) == pytest.approx(kl, rel=1e-14)
+    assert g.bhattacharyya_distance(*args) == pytest.approx(bd, rel=1e-14)
+    assert g.wasserstein2_squared(*args) == pytest.approx(w2, rel=1e-13)
+    assert g.hellinger_squared(*args) == pytest.approx(1 - math.exp(-bd), rel=1e-14)
+
+
+def test_entropy_matches_scipy() -> None:
+    rng = np.random.default_rng(1)
+    cov = random_spd(rng, 5, 100.0)
+    assert g.entropy(cov) == pytest.approx(stats.multivariate_normal(np.zeros(5), cov).entropy(), rel=1e-13)
+
+
+def test_kl_matches_mpmath_generic_and_nearly_equal() -> None:
+    rng = np.random.default_rng(2)
+    n = 6
+    cov_q = random_spd(rng, n, 1e6)
+    cov_p = random_spd(rng, n, 1e6)
+    mu = rng.normal(size=n)
+    ref = kl_mpmath(mu, cov_p, np.zeros(n), cov_q)
+    assert g.kl_divergence(mu, cov_p, np.zeros(n), cov_q) == pytest.approx(ref, rel=1e-10)
+    # nearly equal pair: cov_p = R (I + E) R with R = cov_q^(1/2), |E| ~ 1e-3
+    e = rng.normal(size=(n, n)) * 1e-4
+    r = g.sqrtm_psd(cov_q)
+    near = r @ (np.eye(n) + e + e.T) @ r
+    near = 0.5 * (near + near.T)
+    ref = kl_mpmath(np.zeros(n), near, np.zeros(n), cov_q)
+    assert ref < 1e-5
+    assert g.kl_divergence(np.zeros(n), near, np.zeros(n), cov_q) == pytest.approx(ref, rel=1e-8)
+
+
+def test_kl_against_textbook_formula_well_conditioned() -> None:
+    rng = np.random.default_rng(3)
+    n = 4
+    mp_, mq = rng.normal(size=n), rng.normal(size=n)
+    cp, cq = random_spd(rng, n), random_spd(rng, n)
+    qi = np.linalg.inv(cq)
+    ref = 0.5 * ((mp_ - mq) @ qi @ (mp_ - mq) - np.log(np.linalg.det(qi @ cp)) + np.trace(qi @ cp) - n)
+    assert g.kl_divergence(mp_, cp, mq, cq) == pytest.approx(ref, rel=1e-12)
+
+
+def test_wasserstein_matches_pot_and_sqrtm() -> None:
+    rng = np.random.default_rng(4)
+    n = 30
+    mp_, mq = rng.normal(size=n), rng.normal(size=n)
+    cp, cq = random_spd(rng, n, 1e3), random_spd(rng, n, 1e3)
+    pot = float(ot.gaussian.bures_wasserstein_distance(mp_, mq, cp, cq))
+    assert g.wasserstein2(mp_, cp, mq, cq) == pytest.approx(pot, rel=1e-12)
+    version2 = np.sum((mp_ - mq) ** 2) + np.trace(cp) + np.trace(cq) - 2 * np.trace(sla.sqrtm(cp @ cq)).real
+    assert g.wasserstein2_squared(mp_, cp, mq, cq) == pytest.approx(version2, rel=1e-10)
+
+
+def test_bhattacharyya_matches_slogdet_formula() -> None:
+    rng = np.random.default_rng(5)
+    n = 5
+    mp_, mq = rng.normal(size=n), rng.normal(size=n)
+    cp, cq = random_spd(rng, n, 50.0), random_spd(rng, n, 50.0)
+    s = 0.5 * (cp + cq)
+    ld = lambda m: np.linalg.slogdet(m)[1]  # noqa: E731
+    ref = 0.5 * (ld(s) - 0.5 * ld(cp) - 0.5 * ld(cq)) + (mp_ - mq) @ np.linalg.solve(s, mp_ - mq) / 8
+    assert g.bhattacharyya_distance(mp_, cp, mq, cq) == pytest.approx(ref, rel=1e-12)
+
+
+def test_bhattacharyya_nearly_equal_matches_series() -> None:
+    # cov_p = (1 + eps) cov_q: BD = n/2 [log(1 + eps/2) - log(1 + eps)/2] ~ n eps^2 / 16
+    eps = 1e-5
+    cov = random_spd(np.random.default_rng(6), 3, 1e4)
+    exact = 1.5 * (math.log1p(eps / 2) - 0.5 * math.log1p(eps))
+    series = 3 * (eps**2 / 16 - eps**3 / 16)
+    assert exact == pytest.approx(series, rel=1e-4)
+    got = g.bhattacharyya_distance(np.zeros(3), (1 + eps) * cov, np.zeros(3), cov)
+    assert got == pytest.approx(series, rel=1e-5)
+
+
+def test_transport_map_pushes_forward() -> None:
+    rng = np.random.default_rng(7)
+    cp, cq = random_spd(rng, 6, 100.0), random_spd(rng, 6, 100.0)
+    t = g.transport_map(cp, cq)
+    np.testing.assert_allclose(t, t.T, atol=0)
+    assert np.all(np.linalg.eigvalsh(t) > 0)
+    np.testing.assert_allclose(t @ cp @ t, cq, rtol=0, atol=1e-10 * np.abs(cq).max())
+    # its cost is W2^2 (zero means): E||x - Tx||^2 = Tr((I - T) cp (I - T))
+    i = np.eye(6)
+    assert np.trace((i - t) @ cp @ (i - t)) == pytest.approx(
+        g.wasserstein2_squared(np.zeros(6), cp, np.zeros(6), cq), rel=1e-9
+    )
+
+
+def test_sqrtm_psd_matches_scipy_and_handles_singular() -> None:
+    rng = np.random.default_rng(8)
+    a = random_spd(rng, 7, 1e4)
+    np.testing.assert_allclose(g.sqrtm_psd(a), sla.sqrtm(a).real, rtol=1e-10, atol=1e-12)
+    v = rng.normal(size=(4, 2))
+    singular = v @ v.T  # rank 2
+    root = g.sqrtm_psd(singular)
+    np.testing.assert_allclose(root @ root, singular, atol=1e-12 * np.abs(singular).max())
+
+
+def test_batching_matches_loop() -> None:
+    rng = np.random.default_rng(9)
+    n = 3
+    mus = rng.normal(size=(4, 1, n))
+    covs = np.stack([random_spd(rng, n) for _ in range(5)])  # (5, n, n)
+    mu_q, cov_q = rng.normal(size=n), random_spd(rng, n)
+    for f in (g.kl_divergence, g.bhattacharyya_distance, g.hellinger_squared, g.wasserstein2_squared):
+        out = f(mus, covs, mu_q, cov_q)
+        assert out.shape == (4, 5)
+        loop = np.array([[f(mus[i, 0], covs[j], mu_q, cov_q) for j in range(5)] for i in range(4)])
+        np.testing.assert_allclose(out, loop, rtol=1e-13)
+    assert g.entropy(covs).shape == (5,)
+    assert g.transport_map(covs, cov_q).shape == (5, n, n)
+    assert g.sqrtm_psd(covs).shape == (5, n, n)
+    assert isinstance(g.kl_divergence(mu_q, cov_q, mu_q, cov_q), np.float64)
+
+
+# ---------------------------------------------------------------------------
+# Properties
+# ---------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(gaussians())
+def test_divergences_nonnegative_and_zero_on_diagonal(pair) -> None:
+    mp_, cp, mq, cq = pair
+    for f in (g.kl_divergence, g.bhattacharyya_distance, g.hellinger_squared, g.wasserstein2_squared):
+        assert f(mp_, cp, mq, cq) >= 0
+        assert f(mp_, cp, mp_, cp) == pytest.approx(0, abs=1e-9 * (1 + np.trace(cp)))
+    assert g.hellinger_squared(mp_, cp, mq, cq) <= 1
+
+
+@SETTINGS
+@given(gaussians())
+def test_symmetric_distances(pair) -> None:
+    mp_, cp, mq, cq = pair
+    for f in (g.bhattacharyya_distance, g.wasserstein2_squared):
+        assert f(mp_, cp, mq, cq) == pytest.approx(f(mq, cq, mp_, cp), rel=1e-8, abs=1e-10)
+
+
+@SETTINGS
+@given(gaussians(), st.integers(0, 2**32 - 1))
+def test_invariances(pair, seed) -> None:
+    """KL and BD are invariant under any affine bijection; W2 under rigid motions."""
+    mp_, cp, mq, cq = pair
+    n = len(mp_)
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, n)) + 3 * np.eye(n)
+    b = rng.normal(size=n)
+    o, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    for f, m in ((g.kl_divergence, a), (g.bhattacharyya_distance, a), (g.wasserstein2_squared, o)):
+        moved = f(m @ mp_ + b, m @ cp @ m.T, m @ mq + b, m @ cq @ m.T)
+        assert moved == pytest.approx(f(mp_, cp, mq, cq), rel=1e-6, abs=1e-9)
+
+
+@SETTINGS
+@given(gaussians())
+def test_commuting_and_standard_normal_cases(pair) -> None:
+    mp_, cp, _, _ = pair
+    n = len(mp_)
+    root = g.sqrtm_psd(cp)
+    w34 = np.sum(mp_**2) + np.sum((root - np.eye(n)) ** 2)
+    assert g.wasserstein2_squared(mp_, cp, np.zeros(n), np.eye(n)) == pytest.approx(w34, rel=1e-8, abs=1e-10)
+    kl16 = 0.5 * (np.sum(mp_**2) - np.linalg.slogdet(cp)[1] + np.trace(cp) - n)
+    assert g.kl_divergence(mp_, cp, np.zeros(n), np.eye(n)) == pytest.approx(kl16, rel=1e-9, abs=1e-12)
+
+
+@SETTINGS
+@given(gaussians(n=3), st.floats(0.05, 0.95))
+def test_triangle_inequality_w2(pair, t) -> None:
+    mp_, cp, mq, cq = pair
+    mr, cr = t * mp_ + (1 - t) * mq, t * cp + (1 - t) * cq
+    w = g.wasserstein2
+    assert w(mp_, cp, mq, cq) <= w(mp_, cp, mr, cr) + w(mr, cr, mq, cq) + 1e-9
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------
+
+I2 = np.eye(2)
+Z2 = np.zeros(2)
+BAD_CALLS = {
+    "cov not square": lambda: g.kl_divergence(Z2, np.ones((2, 3)), Z2, I2),
+    "cov 1-d": lambda: g.entropy(np.ones(2)),
+    "cov empty": lambda: g.entropy(np.zeros((0, 0))),
+    "cov not symmetric": lambda: g.kl_divergence(Z2, [[1.0, 0.5], [0.0, 1.0]], Z2, I2),
+    "cov not PD": lambda: g.bhattacharyya_distance(Z2, [[1.0, 2.0], [2.0, 1.0]], Z2, I2),
+    "cov singular": lambda: g.wasserstein2(Z2, [[1.0, 1.0], [1.0, 1.0]], Z2, I2),
+    "cov NaN": lambda: g.entropy([[np.nan, 0.0], [0.0, 1.0]]),
+    "cov inf": lambda: g.kl_divergence(Z2, I2, Z2, [[np.inf, 0.0], [0.0, 1.0]]),
+    "cov complex": lambda: g.entropy(np.eye(2, dtype=complex)),
+    "cov strings": lambda: g.entropy([["a", "b"], ["c", "d"]]),
+    "mean wrong length": lambda: g.kl_divergence(np.zeros(3), I2, Z2, I2),
+    "mean scalar": lambda: g.wasserstein2_squared(0.0, I2, Z2, I2),
+    "mean NaN": lambda: g.hellinger_squared([np.nan, 0.0], I2, Z2, I2),
+    "dimensions differ": lambda: g.kl_divergence(Z2, I2, np.zeros(3), np.eye(3)),
+    "batches do not broadcast": lambda: g.kl_divergence(np.zeros((3, 2)), I2, np.zeros((4, 2)), I2),
+    "transport dims differ": lambda: g.transport_map(I2, np.eye(3)),
+    "transport not PD": lambda: g.transport_map(-I2, I2),
+    "transport batches": lambda: g.transport_map(np.stack([I2] * 3), np.stack([I2] * 2)),
+    "sqrtm negative eigenvalue": lambda: g.sqrtm_psd([[1.0, 0.0], [0.0, -1.0]]),
+    "sqrtm not symmetric": lambda: g.sqrtm_psd([[1.0, 1.0], [0.0, 1.0]]),
+    "sqrtm not square": lambda: g.sqrtm_psd(np.ones((2, 3))),
+}
+
+
+@pytest.mark.parametrize("call", BAD_CALLS.values(), ids=BAD_CALLS.keys())
+def test_bad_input_raises_value_error(call) -> None:
+    with pytest.raises(ValueError):
+        call()
