@@ -30,6 +30,8 @@ import numbers
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from lib._validation import finite_array, positive_int
 from sklearn.base import ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
@@ -50,20 +52,9 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 
-def _real_array(value: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Convert to a float64 array, rejecting non-real and non-finite entries."""
-    raw = np.asarray(value)
-    if raw.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must contain real numbers, got dtype {raw.dtype}")
-    array = raw.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite: it contains NaN or +-inf")
-    return array
-
-
 def _vector(value: ArrayLike, name: str) -> NDArray[np.float64]:
     """A non-empty, finite, one-dimensional float array."""
-    array = _real_array(value, name)
+    array = finite_array(value, name)
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.size == 0:
@@ -73,7 +64,7 @@ def _vector(value: ArrayLike, name: str) -> NDArray[np.float64]:
 
 def _matrix(value: ArrayLike, name: str) -> NDArray[np.float64]:
     """A finite two-dimensional float array (rows are samples)."""
-    array = _real_array(value, name)
+    array = finite_array(value, name)
     if array.ndim != 2:
         raise ValueError(
             f"{name} must be two-dimensional (samples x features), got shape {array.shape}"
@@ -81,15 +72,6 @@ def _matrix(value: ArrayLike, name: str) -> NDArray[np.float64]:
     if array.shape[1] == 0:
         raise ValueError(f"{name} must have at least one feature column")
     return array
-
-
-def _positive_int(value: object, name: str) -> int:
-    """A Python int >= 1 (bool and floats are rejected)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value}")
-    return int(value)
 
 
 def _weights(value: ArrayLike, name: str = "weights") -> NDArray[np.float64]:
@@ -166,7 +148,7 @@ def fit_discriminator(
             f"X_train and X_test must have the same number of features, "
             f"got {train.shape[1]} and {test.shape[1]}"
         )
-    folds = _positive_int(n_splits, "n_splits")
+    folds = positive_int(n_splits, "n_splits")
     if folds < 2:
         raise ValueError(f"n_splits must be at least 2, got {folds}")
     if train.shape[0] < folds:
@@ -398,7 +380,7 @@ def resample_validation(
     Derived in chapter 6, section "Strategy 2: resampling", eq. (6).
     """
     w = _weights(weights)
-    draws = _positive_int(size, "size")
+    draws = positive_int(size, "size")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     return rng.choice(w.size, size=draws, replace=True, p=w / w.sum())

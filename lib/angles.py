@@ -41,6 +41,8 @@ from typing import Literal, TypeAlias, overload
 import numpy as np
 import sympy as sp
 from numpy.typing import ArrayLike, NDArray
+
+from lib._validation import finite_array, positive_int
 from scipy import special
 
 __all__ = [
@@ -105,30 +107,6 @@ def _validate_n(n: object) -> int:
     return int(n)
 
 
-def _validate_count(value: object, name: str) -> int:
-    """Return ``value`` as a Python int, or raise if it is not an integer >= 1."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(
-            f"{name} must be an integer >= 1, got {value!r} of type {type(value).__name__}"
-        )
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value}")
-    return int(value)
-
-
-def _as_finite_array(value: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Convert ``value`` to a float64 array, rejecting non-real and non-finite input."""
-    raw = np.asarray(value)
-    # Kinds b, i, u, f: bool, signed and unsigned integers, floats. Strings,
-    # complex numbers and objects are rejected rather than silently cast.
-    if raw.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be real numbers, got dtype {raw.dtype}")
-    array = raw.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite: it contains NaN or +-inf")
-    return array
-
-
 def _check_interval(
     array: NDArray[np.float64],
     name: str,
@@ -149,7 +127,7 @@ def _check_interval(
 
 def _as_angles(theta: ArrayLike) -> NDArray[np.float64]:
     """Validate angles in [0, pi]."""
-    array = _as_finite_array(theta, "theta")
+    array = finite_array(theta, "theta")
     _check_interval(array, "theta", 0.0, np.pi, interval="[0, pi]")
     return array
 
@@ -506,7 +484,7 @@ def angle_ppf(q: ArrayLike, n: int) -> FloatOrArray:
     True
     """
     n = _validate_n(n)
-    probabilities = _as_finite_array(q, "q")
+    probabilities = finite_array(q, "q")
     _check_interval(probabilities, "q", 0.0, 1.0, interval="[0, 1]")
     if n == 2:
         # Uniform angle; a Beta quantile would underflow for q < 1e-154.
@@ -582,7 +560,7 @@ def angle_tail(delta: ArrayLike, n: int) -> FloatOrArray:
     0.0058
     """
     n = _validate_n(n)
-    deviations = _as_finite_array(delta, "delta")
+    deviations = finite_array(delta, "delta")
     _check_interval(deviations, "delta", 0.0, _HALF_PI, interval="[0, pi/2]")
     tail = _cos_squared_upper_tail(np.sin(deviations) ** 2, np.cos(deviations) ** 2, n)
     # numpy.pi/2 stands for the endpoint pi/2, where the tail is 0 (at face
@@ -636,7 +614,7 @@ def tail_bounds(delta: ArrayLike, n: int) -> tuple[FloatOrArray, FloatOrArray]:
     (0.1, 0.013476)
     """
     n = _validate_n(n)
-    deviations = _as_finite_array(delta, "delta")
+    deviations = finite_array(delta, "delta")
     _check_interval(deviations, "delta", 0.0, _HALF_PI, low_open=True, interval="(0, pi/2]")
     n_sin_squared = n * np.sin(deviations) ** 2
     chebyshev = 1 / n_sin_squared
@@ -799,8 +777,8 @@ def angle_between(x: ArrayLike, y: ArrayLike) -> FloatOrArray:
     >>> angle_between(np.eye(3), [1.0, 0.0, 0.0]).round(6)
     array([0.      , 1.570796, 1.570796])
     """
-    x_array = _as_finite_array(x, "x")
-    y_array = _as_finite_array(y, "y")
+    x_array = finite_array(x, "x")
+    y_array = finite_array(y, "y")
     if x_array.ndim == 0 or y_array.ndim == 0:
         raise ValueError("x and y must be vectors (at least 1-d), got a scalar")
     if x_array.shape[-1] != y_array.shape[-1]:
@@ -885,7 +863,7 @@ def sample_angles(
     (5,)
     """
     n = _validate_n(n)
-    size = _validate_count(size, "size")
+    size = positive_int(size, "size")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
             f"rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), "

@@ -27,6 +27,8 @@ from typing import Callable, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from lib._validation import finite_array, generator, positive_int
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
@@ -59,41 +61,9 @@ _POST_MIX_START = math.log(100.0)
 
 
 # -- validation ---------------------------------------------------------------
-def _as_finite(value: ArrayLike, name: str,
-               ndim: int | tuple[int, ...] | None = None) -> FloatArray:
-    raw = np.asarray(value)
-    if raw.dtype == bool or not (
-        np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)
-    ):
-        raise ValueError(f"{name} must be an array of real numbers, got dtype {raw.dtype}")
-    arr = raw.astype(float)
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else ndim
-        if arr.ndim not in allowed:
-            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
-                             f"got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite: it contains NaN or +-inf")
-    return arr
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
-
-
-def _check_rng(rng: object) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return rng
-
-
 def _check_targets(target: ArrayLike, ndim: int) -> FloatArray:
     shape = "(n, m)" if ndim == 2 else "(h, n, m)"
-    t = _as_finite(target, "target", ndim)
+    t = finite_array(target, "target", ndim)
     if t.shape[-1] < 1 or t.shape[-2] < 1 or (ndim == 3 and t.shape[0] < 1):
         raise ValueError(f"target must be a non-empty array of shape {shape}, got {t.shape}")
     if np.any(t < 0):
@@ -136,7 +106,7 @@ def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
     -----
     Definition (1) of chapter 7, section "Attention and multi-head attention".
     """
-    arr = _as_finite(x, "x")
+    arr = finite_array(x, "x")
     if arr.ndim == 0:
         raise ValueError("x must have at least one dimension")
     return _softmax(arr, axis)
@@ -149,7 +119,7 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
     -----
     Chapter 7, section "The bottleneck is a rank": ``log softmax(S) = S - lse(S) 1^T``.
     """
-    arr = _as_finite(x, "x")
+    arr = finite_array(x, "x")
     if arr.ndim == 0:
         raise ValueError("x must have at least one dimension")
     return _log_softmax(arr, axis)
@@ -187,7 +157,7 @@ def attention(
     -----
     Eq. (1) of chapter 7, section "Attention and multi-head attention".
     """
-    qa, ka, va = _as_finite(q, "q"), _as_finite(k, "k"), _as_finite(v, "v")
+    qa, ka, va = finite_array(q, "q"), finite_array(k, "k"), finite_array(v, "v")
     for name, a in (("q", qa), ("k", ka), ("v", va)):
         if a.ndim < 2:
             raise ValueError(f"{name} must have at least 2 dimensions, got shape {a.shape}")
@@ -223,8 +193,8 @@ def attention(
 
 def _check_heads(x: ArrayLike, wq: ArrayLike, wk: ArrayLike, wv: ArrayLike,
                  wo: ArrayLike | None) -> tuple[FloatArray, ...]:
-    xa = _as_finite(x, "x", 2)
-    wqa, wka, wva = (_as_finite(w, name, 3) for w, name in ((wq, "wq"), (wk, "wk"), (wv, "wv")))
+    xa = finite_array(x, "x", 2)
+    wqa, wka, wva = (finite_array(w, name, 3) for w, name in ((wq, "wq"), (wk, "wk"), (wv, "wv")))
     d_model = xa.shape[1]
     for name, w in (("wq", wqa), ("wk", wka), ("wv", wva)):
         if w.shape[1] != d_model:
@@ -235,7 +205,7 @@ def _check_heads(x: ArrayLike, wq: ArrayLike, wk: ArrayLike, wv: ArrayLike,
         raise ValueError("x and the projections must be non-empty")
     woa = None
     if wo is not None:
-        woa = _as_finite(wo, "wo", 2)
+        woa = finite_array(wo, "wo", 2)
         width = wva.shape[0] * wva.shape[2]
         if woa.shape[0] != width or woa.shape[1] < 1:
             raise ValueError(f"wo must have shape (h*head_size={width}, d_out), got {woa.shape}")
@@ -317,14 +287,14 @@ def talking_heads_attention(
     h_k, h_v = wqa.shape[0], wva.shape[0]
     logits = (xa @ wqa) @ np.swapaxes(xa @ wka, -1, -2) / math.sqrt(wqa.shape[2])
     if pre_softmax_mix is not None:
-        lam = _as_finite(pre_softmax_mix, "pre_softmax_mix", 2)
+        lam = finite_array(pre_softmax_mix, "pre_softmax_mix", 2)
         if lam.shape[1] != h_k or lam.shape[0] < 1:
             raise ValueError(f"pre_softmax_mix must have shape (h_l, h_k={h_k}), got {lam.shape}")
         logits = np.einsum("ij,jab->iab", lam, logits)
     weights = _softmax(logits)
     h_l = weights.shape[0]
     if post_softmax_mix is not None:
-        mu = _as_finite(post_softmax_mix, "post_softmax_mix", 2)
+        mu = finite_array(post_softmax_mix, "post_softmax_mix", 2)
         if mu.shape != (h_v, h_l):
             raise ValueError(f"post_softmax_mix must have shape (h_v={h_v}, h_l={h_l}), "
                              f"got {mu.shape}")
@@ -345,7 +315,7 @@ def bottleneck_count(n: int, d_model: int, heads: int) -> tuple[int, int]:
     Chapter 7, section "Counting, and the price of a larger key size". ``heads`` must
     divide ``d_model``.
     """
-    n, d_model, heads = (_positive_int(v, name) for v, name in
+    n, d_model, heads = (positive_int(v, name) for v, name in
                          ((n, "n"), (d_model, "d_model"), (heads, "heads")))
     if d_model % heads:
         raise ValueError(f"heads={heads} must divide d_model={d_model}")
@@ -376,7 +346,7 @@ def key_size_cost(d_model: int, heads: int, key_size: int, n: int) -> LayerCost:
     -----
     Chapter 7, section "Counting, and the price of a larger key size".
     """
-    d_model, heads, key_size, n = (_positive_int(v, name) for v, name in (
+    d_model, heads, key_size, n = (positive_int(v, name) for v, name in (
         (d_model, "d_model"), (heads, "heads"), (key_size, "key_size"), (n, "n")))
     if d_model % heads:
         raise ValueError(f"heads={heads} must divide d_model={d_model}")
@@ -460,7 +430,7 @@ def low_rank_attention_loss(q: ArrayLike, k: ArrayLike,
     Gradient derived in chapter 7, section "Fitting a target below its rank".
     """
     t = _check_targets(target, 2)
-    qa, ka = _as_finite(q, "q", 2), _as_finite(k, "k", 2)
+    qa, ka = finite_array(q, "q", 2), finite_array(k, "k", 2)
     if qa.shape[0] != t.shape[0] or ka.shape[0] != t.shape[1] or qa.shape[1] != ka.shape[1]:
         raise ValueError(f"need q (n, d), k (m, d) for a target (n, m) = {t.shape}; "
                          f"got q {qa.shape}, k {ka.shape}")
@@ -549,10 +519,10 @@ def fit_low_rank_attention(
     Chapter 7, section "Fitting a target below its rank".
     """
     t = _check_targets(target, 2)
-    d = _positive_int(key_size, "key_size")
-    rng = _check_rng(rng)
-    restarts = _positive_int(restarts, "restarts")
-    max_iter = _positive_int(max_iter, "max_iter")
+    d = positive_int(key_size, "key_size")
+    rng = generator(rng)
+    restarts = positive_int(restarts, "restarts")
+    max_iter = positive_int(max_iter, "max_iter")
     if init not in ("svd", "random"):
         raise ValueError(f"init must be 'svd' or 'random', got {init!r}")
     n, m = t.shape
@@ -586,13 +556,13 @@ def fit_low_rank_attention(
 # -- talking heads ------------------------------------------------------------
 def row_softmax_mix(m: ArrayLike) -> FloatArray:
     """The convex post-softmax mix ``mu = softmax(M)`` row-wise (chapter 7, "Talking heads")."""
-    return softmax(_as_finite(m, "m", 2))
+    return softmax(finite_array(m, "m", 2))
 
 
 def talking_heads_parameter_count(h: int, n: int, m: int, key_size: int, *,
                                   pre_softmax: bool, post_softmax: bool) -> int:
     """Free parameters in the talking-heads fit: ``h (n + m) d`` plus ``h^2`` per mix."""
-    h, n, m, d = (_positive_int(v, name) for v, name in
+    h, n, m, d = (positive_int(v, name) for v, name in
                   ((h, "h"), (n, "n"), (m, "m"), (key_size, "key_size")))
     return h * (n + m) * d + h * h * (int(bool(pre_softmax)) + int(bool(post_softmax)))
 
@@ -676,9 +646,9 @@ def talking_heads_loss(
     Gradient derived in chapter 7, section "Talking heads against one target per head".
     """
     t = _check_targets(targets, 3)
-    d = _positive_int(key_size, "key_size")
+    d = positive_int(key_size, "key_size")
     h, n, m = t.shape
-    theta = _as_finite(params, "params", 1)
+    theta = finite_array(params, "params", 1)
     size = talking_heads_parameter_count(h, n, m, d, pre_softmax=pre_softmax,
                                          post_softmax=post_softmax)
     if theta.size != size:
@@ -727,10 +697,10 @@ def fit_talking_heads(
     Chapter 7, section "Talking heads against one target per head".
     """
     t = _check_targets(targets, 3)
-    d = _positive_int(key_size, "key_size")
-    rng = _check_rng(rng)
-    restarts = _positive_int(restarts, "restarts")
-    max_iter = _positive_int(max_iter, "max_iter")
+    d = positive_int(key_size, "key_size")
+    rng = generator(rng)
+    restarts = positive_int(restarts, "restarts")
+    max_iter = positive_int(max_iter, "max_iter")
     pre, post = bool(pre_softmax), bool(post_softmax)
     h, n, m = t.shape
     neg_entropy = np.array([_entropy_rows(ti) for ti in t])

@@ -35,6 +35,8 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from lib._validation import finite_array
+
 __all__ = [
     "bhattacharyya_distance",
     "entropy",
@@ -68,20 +70,9 @@ _LOG_2PI = math.log(2.0 * math.pi)
 # --------------------------------------------------------------------------
 
 
-def _as_finite(value: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Return ``value`` as a float64 array; reject non-real or non-finite input."""
-    raw = np.asarray(value)
-    if raw.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must contain real numbers, got dtype {raw.dtype}")
-    array = raw.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite: it contains NaN or +-inf")
-    return array
-
-
 def _as_symmetric(value: ArrayLike, name: str) -> NDArray[np.float64]:
     """Validate a batch of square symmetric matrices and return them symmetrised."""
-    a = _as_finite(value, name)
+    a = finite_array(value, name)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"{name} must have shape (..., n, n), got {a.shape}")
     if a.shape[-1] == 0:
@@ -110,7 +101,7 @@ def _as_cov(value: ArrayLike, name: str) -> tuple[NDArray[np.float64], NDArray[n
 
 def _as_mean(value: ArrayLike, name: str, n: int) -> NDArray[np.float64]:
     """Validate a batch of mean vectors of length ``n``."""
-    m = _as_finite(value, name)
+    m = finite_array(value, name)
     if m.ndim < 1 or m.shape[-1] != n:
         raise ValueError(f"{name} must have shape (..., {n}) to match the covariances, got {m.shape}")
     return m

@@ -33,6 +33,8 @@ from typing import Callable, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from lib._validation import finite_array
+
 __all__ = [
     "RandomFeatureClassifier",
     "hvp_finite_difference",
@@ -52,22 +54,10 @@ VectorFunction = Callable[[FloatArray], ArrayLike]
 
 # -- validation helpers -------------------------------------------------------
 def _as_finite(value: ArrayLike, name: str, ndim: tuple[int, ...] | None = None) -> FloatArray:
-    try:
-        raw = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be an array of real numbers") from exc
-    if raw.dtype == bool or not (
-        np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)
-    ):
-        raise ValueError(f"{name} must be real numbers, got dtype {raw.dtype}")
-    arr = raw.astype(float)
-    if ndim is not None and arr.ndim not in ndim:
-        allowed = " or ".join(map(str, ndim))
-        raise ValueError(f"{name} must have {allowed} dimensions, got {arr.ndim}")
+    """A non-empty, finite float array (see :func:`lib._validation.finite_array`)."""
+    arr = finite_array(value, name, ndim)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite: it contains NaN or +-inf")
     return arr
 
 

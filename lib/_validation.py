@@ -1,0 +1,84 @@
+"""Input validation shared by every ``lib`` module.
+
+Each public function in ``lib`` rejects bad input with a ``ValueError`` that names
+the argument and says what was wrong; these helpers give those messages one
+wording across the package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["finite_array", "generator", "positive_int"]
+
+
+def finite_array(
+    value: ArrayLike, name: str, ndim: int | tuple[int, ...] | None = None
+) -> NDArray[np.float64]:
+    """Return ``value`` as a new float64 array of real, finite numbers.
+
+    Parameters
+    ----------
+    value : array_like
+        Integers or floats. Booleans, strings, complex numbers, objects and
+        ragged sequences are rejected rather than silently cast.
+    name : str
+        The argument's name, used in error messages.
+    ndim : int or tuple of int, optional
+        Allowed numbers of dimensions.
+
+    Raises
+    ------
+    ValueError
+        If the dtype is not real, the number of dimensions is not allowed, or an
+        entry is NaN or infinite.
+    """
+    try:
+        raw = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested sequences
+        raise ValueError(f"{name} must be an array of real numbers") from exc
+    # Kinds i, u, f: signed and unsigned integers, floats.
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must contain real numbers, got dtype {raw.dtype}")
+    array = raw.astype(np.float64, copy=True)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if array.ndim not in allowed:
+            raise ValueError(
+                f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
+                f"got shape {array.shape}"
+            )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite: it contains NaN or +-inf")
+    return array
+
+
+def positive_int(value: object, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int ``>= minimum``.
+
+    Python and NumPy integers are accepted; ``bool`` (an ``int`` subclass, but
+    always a mistake here) and floats, even integral ones like ``3.0``, are not.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}, got {value!r} "
+            f"of type {type(value).__name__}"
+        )
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def generator(rng: object, name: str = "rng") -> np.random.Generator:
+    """Return ``rng`` if it is a ``numpy.random.Generator``; raise otherwise.
+
+    Seeds and the legacy ``RandomState`` are refused so that every random draw in
+    the book comes from an explicitly seeded, modern generator.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
