@@ -21,8 +21,9 @@ def finite_array(
     Parameters
     ----------
     value : array_like
-        Integers or floats. Booleans, strings, complex numbers, objects and
-        ragged sequences are rejected rather than silently cast.
+        Booleans (read as 0 and 1, e.g. indicators), integers or floats.
+        Strings, complex numbers, objects and ragged sequences are rejected
+        rather than silently cast.
     name : str
         The argument's name, used in error messages.
     ndim : int or tuple of int, optional
@@ -38,8 +39,8 @@ def finite_array(
         raw = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested sequences
         raise ValueError(f"{name} must be an array of real numbers") from exc
-    # Kinds i, u, f: signed and unsigned integers, floats.
-    if raw.dtype.kind not in "iuf":
+    # Kinds b, i, u, f: booleans, signed and unsigned integers, floats.
+    if raw.dtype.kind not in "biuf":
         raise ValueError(f"{name} must contain real numbers, got dtype {raw.dtype}")
     array = raw.astype(np.float64, copy=True)
     if ndim is not None:

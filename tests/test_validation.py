@@ -18,11 +18,15 @@ def test_finite_array_converts_and_copies() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [[np.nan], [np.inf], [1.0, -np.inf], [True, False], ["1"], [1 + 2j], [[1.0], [1.0, 2.0]]],
+    [[np.nan], [np.inf], [1.0, -np.inf], ["1"], [1 + 2j], [[1.0], [1.0, 2.0]]],
 )
 def test_finite_array_rejects(bad: object) -> None:
     with pytest.raises(ValueError, match="x must"):
         finite_array(bad, "x")
+
+
+def test_finite_array_reads_booleans_as_indicators() -> None:
+    assert finite_array([True, False], "x").tolist() == [1.0, 0.0]
 
 
 def test_finite_array_checks_dimensions() -> None:
