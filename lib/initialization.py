@@ -1,0 +1,594 @@
+"""Random weight matrices and parameter initialisation, seen geometrically (chapter 2).
+
+A dense layer ``y = W x`` has a weight ``W`` of shape ``(m, n)``: ``n`` is the
+fan-in (input size) and ``m`` the fan-out (output size). Its entries are
+i.i.d. with mean 0, variance :math:`\\sigma^2` and kurtosis
+:math:`\\kappa = \\mathbb{E} w^4 / \\sigma^4` (3 for the normal law, 9/5 for
+the uniform law). Chapter 2 shows that such a matrix is close to an isometry,
+:math:`W^\\top W \\approx I_n`, when :math:`\\sigma^2 = 1/m` and ``m >= n``,
+and reads the usual initialisation rules off that fact.
+
+Conventions shared by every function:
+
+* ``shape`` is ``(..., m, n)``: the last two axes are fan-out and fan-in, the
+  leading axes are independent draws (not a receptive field as in torch).
+  Functions giving exact moments take ``(m, n)``.
+* ``scheme`` is one of ``"fan_out"``, ``"fan_in"``, ``"xavier"``,
+  ``"he_fan_in"``, ``"he_fan_out"``; ``dist`` is ``"normal"`` or
+  ``"uniform"``; ``activation`` is ``"linear"`` or ``"relu"`` (``"tanh"`` too
+  for :func:`forward_norm_ratios`).
+* Bad input (sizes that are not integers >= 1, unknown names, a variance,
+  ratio or scale that is not finite and positive, non-finite ``x`` or ``W``,
+  ``x = 0``) raises :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, TypeAlias
+
+import numpy as np
+import sympy as sp
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "entry_expectation",
+    "KURTOSIS",
+    "SCHEMES",
+    "forward_norm_ratios",
+    "gram_mse",
+    "gram_spectrum",
+    "init_variance",
+    "marchenko_pastur_cdf",
+    "marchenko_pastur_pdf",
+    "marchenko_pastur_support",
+    "norm_ratio_moments",
+    "sample_weights",
+    "variance_with_standard_error",
+]
+
+FloatOrArray: TypeAlias = np.float64 | NDArray[np.float64]
+Scheme: TypeAlias = Literal["fan_out", "fan_in", "xavier", "he_fan_in", "he_fan_out"]
+Dist: TypeAlias = Literal["normal", "uniform"]
+
+#: The initialisation rules, by name (chapter 2, section "The rules as consequences").
+SCHEMES: tuple[str, ...] = ("fan_out", "fan_in", "xavier", "he_fan_in", "he_fan_out")
+#: Entry laws supported by :func:`sample_weights`.
+DISTRIBUTIONS: tuple[str, ...] = ("normal", "uniform")
+#: Kurtosis E w^4 / sigma^4 of each entry law (chapter 2, section "Conventions").
+KURTOSIS: dict[str, float] = {"normal": 3.0, "uniform": 9.0 / 5.0}
+
+_ACTIVATIONS_EXACT = ("linear", "relu")
+_ACTIVATIONS_FORWARD = ("linear", "relu", "tanh")
+
+
+# --------------------------------------------------------------------------
+# Validation helpers
+# --------------------------------------------------------------------------
+
+
+def _positive_int(value: object, name: str) -> int:
+    """An integer >= 1 (Python or NumPy int, not bool), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _shape(shape: object, *, exact: bool = False) -> tuple[int, ...]:
+    """Validate ``(..., m, n)`` (exactly ``(m, n)`` when ``exact``)."""
+    if not isinstance(shape, (tuple, list)):
+        raise ValueError(f"shape must be a tuple (..., m, n), got {shape!r}")
+    if len(shape) < 2:
+        raise ValueError(f"shape needs at least 2 axes (m, n), got {tuple(shape)!r}")
+    if exact and len(shape) != 2:
+        raise ValueError(f"shape must be (m, n) for exact moments, got {tuple(shape)!r}")
+    return tuple(_positive_int(s, "every size in shape") for s in shape)
+
+
+def _positive_float(value: object, name: str) -> float:
+    """A finite float > 0, else ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+def _choice(value: object, allowed: tuple[str, ...], name: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {allowed}")
+    return value
+
+
+def _finite_array(value: ArrayLike, name: str) -> NDArray[np.float64]:
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of real numbers") from None
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return array
+
+
+def _input_vector(x: ArrayLike, n: int | None = None) -> NDArray[np.float64]:
+    """A finite, non-zero 1-d vector (of length n when given)."""
+    vector = _finite_array(x, "x")
+    if vector.ndim != 1 or vector.size == 0:
+        raise ValueError(f"x must be a non-empty 1-d vector, got shape {vector.shape}")
+    if n is not None and vector.size != n:
+        raise ValueError(f"x must have length n = {n} (the fan-in), got {vector.size}")
+    if not np.any(vector):
+        raise ValueError("x must not be the zero vector (the norm ratio is undefined)")
+    return vector
+
+
+def _check_rng(rng: object) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
+# --------------------------------------------------------------------------
+# Initialisation rules and sampling
+# --------------------------------------------------------------------------
+
+
+def init_variance(shape: tuple[int, ...], scheme: Scheme) -> float:
+    """Entry variance :math:`\\sigma^2` of an initialisation rule.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(..., m, n)`` with ``m`` = fan-out and ``n`` = fan-in.
+    scheme : {"fan_out", "fan_in", "xavier", "he_fan_in", "he_fan_out"}
+        ``1/m`` (norm preservation, the article's rule), ``1/n`` (LeCun),
+        ``2/(m + n)`` (Glorot-Bengio), ``2/n`` and ``2/m`` (He et al.).
+
+    Returns
+    -------
+    float
+        The variance.
+
+    Notes
+    -----
+    Derived in chapter 2, section "The rules as consequences".
+    """
+    *_, m, n = _shape(shape)
+    scheme = _choice(scheme, SCHEMES, "scheme")  # type: ignore[assignment]
+    return {
+        "fan_out": 1.0 / m,
+        "fan_in": 1.0 / n,
+        "xavier": 2.0 / (m + n),
+        "he_fan_in": 2.0 / n,
+        "he_fan_out": 2.0 / m,
+    }[scheme]
+
+
+def sample_weights(
+    shape: tuple[int, ...], scheme: Scheme, rng: np.random.Generator, dist: Dist = "normal"
+) -> NDArray[np.float64]:
+    """Draw weight matrices with i.i.d. entries of the rule's variance.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(..., m, n)``; leading axes are independent draws.
+    scheme : str
+        Initialisation rule, see :func:`init_variance`.
+    rng : numpy.random.Generator
+        Source of randomness.
+    dist : {"normal", "uniform"}
+        :math:`N(0, \\sigma^2)` or :math:`U(-\\sqrt{3}\\sigma, \\sqrt{3}\\sigma)`
+        (the uniform law of variance :math:`\\sigma^2`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of the given shape.
+
+    Notes
+    -----
+    Chapter 2, section "Orthogonality for free" (uniform variance a^2/3).
+    """
+    dims = _shape(shape)
+    variance = init_variance(dims, scheme)
+    dist = _choice(dist, DISTRIBUTIONS, "dist")  # type: ignore[assignment]
+    rng = _check_rng(rng)
+    sigma = math.sqrt(variance)
+    if dist == "normal":
+        return sigma * rng.standard_normal(dims)
+    bound = math.sqrt(3.0) * sigma
+    return rng.uniform(-bound, bound, size=dims)
+
+
+# --------------------------------------------------------------------------
+# Exact moments
+# --------------------------------------------------------------------------
+
+
+def entry_expectation(
+    expr: sp.Expr, entries: list[sp.Symbol], variance: sp.Expr, kurtosis: sp.Expr
+) -> sp.Expr:
+    """Expectation of a polynomial in i.i.d. symmetric entries, symbolically.
+
+    Each symbol in ``entries`` is an independent random variable with
+    :math:`\\mathbb{E}w = \\mathbb{E}w^3 = 0`, :math:`\\mathbb{E}w^2 = \\sigma^2`
+    and :math:`\\mathbb{E}w^4 = \\kappa\\sigma^4` (a symmetric law); every other
+    symbol in ``expr`` is a constant. The polynomial is expanded and each
+    monomial is replaced by the product of the entry moments.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        Polynomial in ``entries`` of degree at most 4 in each entry.
+    entries : list of sympy.Symbol
+        The random entries (non-empty, distinct).
+    variance, kurtosis : sympy.Expr
+        :math:`\\sigma^2` and :math:`\\kappa`, numbers or symbols.
+
+    Returns
+    -------
+    sympy.Expr
+        The expectation, expanded.
+
+    Notes
+    -----
+    Used throughout chapter 2, first in section "Orthogonality for free".
+    """
+    symbols = list(entries)
+    if not symbols or len(set(symbols)) != len(symbols):
+        raise ValueError("entries must be a non-empty list of distinct symbols")
+    if not all(isinstance(e, sp.Symbol) for e in symbols):
+        raise ValueError("entries must be sympy Symbols")
+    try:
+        poly = sp.Poly(sp.expand(expr), *symbols)
+    except sp.PolynomialError:
+        raise ValueError("expr must be a polynomial in the entries") from None
+    moments = {0: sp.Integer(1), 1: sp.Integer(0), 2: variance, 3: sp.Integer(0)}
+    moments[4] = kurtosis * variance**2
+    total = sp.Integer(0)
+    for powers, coeff in poly.terms():
+        if max(powers) > 4:
+            raise ValueError("entry_expectation needs degree <= 4 in each entry")
+        term = coeff
+        for power in powers:
+            term *= moments[power]
+        total += term
+    return sp.expand(total)
+
+
+def gram_mse(shape: tuple[int, int], variance: float, dist: Dist = "normal") -> float:
+    """Exact :math:`\\mathbb{E}\\,\\mathrm{mean}((W^\\top W - I_n)^2)`.
+
+    .. math::
+
+        \\frac{m (n + \\kappa - 2) \\sigma^4 + (m \\sigma^2 - 1)^2}{n},
+
+    which is :math:`(n + \\kappa - 2) / (n m)` at :math:`\\sigma^2 = 1/m`.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(m, n)``.
+    variance : float
+        Entry variance :math:`\\sigma^2 > 0`.
+    dist : {"normal", "uniform"}
+        Entry law (sets :math:`\\kappa`).
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    Derived in chapter 2, section "How close to orthogonal".
+    """
+    m, n = _shape(shape, exact=True)
+    s2 = _positive_float(variance, "variance")
+    kappa = KURTOSIS[_choice(dist, DISTRIBUTIONS, "dist")]
+    return (m * (n + kappa - 2.0) * s2**2 + (m * s2 - 1.0) ** 2) / n
+
+
+def gram_spectrum(W: ArrayLike) -> NDArray[np.float64]:
+    """Eigenvalues of :math:`W^\\top W` in ascending order, from the singular values of W.
+
+    Parameters
+    ----------
+    W : array_like, shape (..., m, n)
+        Finite weight matrices.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., n)
+        Squared singular values, ascending; when ``m < n`` the ``n - m``
+        eigenvalues that must vanish (rank <= m) are exact zeros.
+
+    Notes
+    -----
+    Chapter 2, sections "How close to orthogonal" and "The Marchenko-Pastur law".
+    """
+    matrix = _finite_array(W, "W")
+    if matrix.ndim < 2 or matrix.shape[-1] == 0 or matrix.shape[-2] == 0:
+        raise ValueError(f"W must have shape (..., m, n) with m, n >= 1, got {matrix.shape}")
+    m, n = matrix.shape[-2:]
+    singular = np.linalg.svd(matrix, compute_uv=False)  # (..., min(m, n)), descending
+    eigen = np.sort(singular**2, axis=-1)
+    if m < n:
+        zeros = np.zeros(matrix.shape[:-2] + (n - m,))
+        eigen = np.concatenate([zeros, eigen], axis=-1)
+    return eigen
+
+
+def norm_ratio_moments(
+    shape: tuple[int, int],
+    variance: float,
+    dist: Dist = "normal",
+    x: ArrayLike | None = None,
+    activation: Literal["linear", "relu"] = "linear",
+) -> tuple[float, float]:
+    """Exact mean and variance of :math:`R = \\Vert f(Wx)\\Vert^2 / \\Vert x\\Vert^2`.
+
+    With :math:`r = \\Vert x\\Vert_4^4 / \\Vert x\\Vert_2^4`,
+
+    * linear: :math:`\\mathbb{E}R = m\\sigma^2`,
+      :math:`\\mathrm{Var}R = m\\sigma^4 (2 + (\\kappa - 3) r)`;
+    * relu: :math:`\\mathbb{E}R = m\\sigma^2/2`,
+      :math:`\\mathrm{Var}R = m\\sigma^4 (5/4 + (\\kappa - 3) r / 2)`.
+
+    For ``x=None`` the input is uniform on the sphere, independent of W; then
+    :math:`r` is replaced by its mean :math:`3/(n + 2)` (the conditional mean
+    of R does not depend on x).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(m, n)``.
+    variance : float
+        Entry variance.
+    dist : {"normal", "uniform"}
+        Entry law.
+    x : array_like of length n, optional
+        Fixed non-zero input.
+    activation : {"linear", "relu"}
+        ``f``.
+
+    Returns
+    -------
+    (float, float)
+        Mean and variance of R.
+
+    Notes
+    -----
+    Derived in chapter 2, sections "Norm preservation" and "The rules as consequences".
+    """
+    m, n = _shape(shape, exact=True)
+    s2 = _positive_float(variance, "variance")
+    kappa = KURTOSIS[_choice(dist, DISTRIBUTIONS, "dist")]
+    activation = _choice(activation, _ACTIVATIONS_EXACT, "activation")  # type: ignore[assignment]
+    if x is None:
+        r = 3.0 / (n + 2.0)
+    else:
+        vector = _input_vector(x, n)
+        scaled = vector / np.max(np.abs(vector))
+        squares = scaled**2
+        r = float(np.sum(squares**2) / np.sum(squares) ** 2)
+    if activation == "linear":
+        return m * s2, m * s2**2 * (2.0 + (kappa - 3.0) * r)
+    return m * s2 / 2.0, m * s2**2 * (1.25 + (kappa - 3.0) * r / 2.0)
+
+
+def variance_with_standard_error(sample: ArrayLike) -> tuple[float, float]:
+    """Unbiased sample variance and its Monte Carlo standard error.
+
+    The standard error is :math:`\\sqrt{(\\hat\\mu_4 - \\hat s^4)/N}` with the
+    sample fourth central moment :math:`\\hat\\mu_4`, the large-sample standard
+    deviation of a sample variance.
+
+    Parameters
+    ----------
+    sample : array_like, 1-d
+        At least 2 finite values.
+
+    Returns
+    -------
+    (float, float)
+        Variance (``ddof=1``) and its standard error.
+
+    Notes
+    -----
+    Used for the variance checks of chapter 2, sections "Orthogonality for free"
+    and "Norm preservation".
+    """
+    values = _finite_array(sample, "sample")
+    if values.ndim != 1 or values.size < 2:
+        raise ValueError(f"sample must be 1-d with at least 2 values, got shape {values.shape}")
+    centred = values - values.mean()
+    biased = float(np.mean(centred**2))
+    fourth = float(np.mean(centred**4))
+    return float(values.var(ddof=1)), math.sqrt(max(fourth - biased**2, 0.0) / values.size)
+
+
+# --------------------------------------------------------------------------
+# Marchenko-Pastur law
+# --------------------------------------------------------------------------
+
+
+def marchenko_pastur_support(ratio: float, scale: float = 1.0) -> tuple[float, float, float]:
+    """Support edges and atom of the Marchenko-Pastur law of :math:`W^\\top W`.
+
+    Parameters
+    ----------
+    ratio : float
+        :math:`\\gamma = n/m > 0`.
+    scale : float
+        Entries of W have variance ``scale / m``.
+
+    Returns
+    -------
+    (float, float, float)
+        :math:`a = s(1 - \\sqrt\\gamma)^2`, :math:`b = s(1 + \\sqrt\\gamma)^2`
+        and the mass :math:`\\max(0, 1 - 1/\\gamma)` of the atom at 0.
+
+    Notes
+    -----
+    Chapter 2, section "The Marchenko-Pastur law".
+    """
+    gamma = _positive_float(ratio, "ratio")
+    s = _positive_float(scale, "scale")
+    root = math.sqrt(gamma)
+    return s * (1.0 - root) ** 2, s * (1.0 + root) ** 2, max(0.0, 1.0 - 1.0 / gamma)
+
+
+def marchenko_pastur_pdf(x: ArrayLike, ratio: float, scale: float = 1.0) -> FloatOrArray:
+    """Density of the continuous part of the Marchenko-Pastur law.
+
+    .. math::
+
+        p(x) = \\frac{\\sqrt{(b - x)(x - a)}}{2\\pi s \\gamma x}, \\quad a < x < b,
+
+    and 0 elsewhere; it integrates to :math:`\\min(1, 1/\\gamma)`.
+
+    Parameters
+    ----------
+    x : array_like
+        Points (finite).
+    ratio, scale : float
+        See :func:`marchenko_pastur_support`.
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+
+    Notes
+    -----
+    Chapter 2, section "The Marchenko-Pastur law".
+    """
+    a, b, _ = marchenko_pastur_support(ratio, scale)
+    gamma, s = float(ratio), float(scale)
+    points = _finite_array(x, "x")
+    inside = (points > a) & (points < b)
+    safe = np.where(inside, points, 0.5 * (a + b))
+    density = np.sqrt((b - safe) * (safe - a)) / (2.0 * np.pi * s * gamma * safe)
+    result = np.where(inside, density, 0.0)
+    return np.float64(result) if result.ndim == 0 else result
+
+
+def marchenko_pastur_cdf(x: ArrayLike, ratio: float, scale: float = 1.0) -> FloatOrArray:
+    """Distribution function of the Marchenko-Pastur law, atom included, in closed form.
+
+    For :math:`a \\le x \\le b`, with :math:`q = \\sqrt{(b - x)(x - a)}`,
+
+    .. math::
+
+        F(x) = \\text{atom} + \\frac{q + \\frac{a + b}{2}\\left(\\theta_1 + \\frac\\pi2\\right)
+               - \\sqrt{ab}\\left(\\theta_2 + \\frac\\pi2\\right)}{2\\pi s\\gamma},
+
+    :math:`\\theta_1 = \\operatorname{atan2}(2x - a - b, 2q)`,
+    :math:`\\theta_2 = \\operatorname{atan2}((a + b)x - 2ab, 2\\sqrt{ab}\\,q)`:
+    the arcsine antiderivative written with atan2, which stays accurate at the
+    edges where the arcsine's argument is close to +-1.
+
+    Parameters
+    ----------
+    x : array_like
+        Points (finite).
+    ratio, scale : float
+        See :func:`marchenko_pastur_support`.
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Values in [0, 1].
+
+    Notes
+    -----
+    Derived in chapter 2, section "The Marchenko-Pastur law".
+    """
+    a, b, atom = marchenko_pastur_support(ratio, scale)
+    gamma, s = float(ratio), float(scale)
+    points = _finite_array(x, "x")
+    t = np.clip(points, a, b)
+    q = np.sqrt(np.maximum((b - t) * (t - a), 0.0))
+    root_ab = math.sqrt(a * b)
+    theta1 = np.arctan2(2.0 * t - a - b, 2.0 * q)
+    theta2 = np.arctan2((a + b) * t - 2.0 * a * b, 2.0 * root_ab * q)
+    half_pi = 0.5 * np.pi
+    continuous = (q + 0.5 * (a + b) * (theta1 + half_pi) - root_ab * (theta2 + half_pi)) / (
+        2.0 * np.pi * s * gamma
+    )
+    continuous = np.clip(continuous, 0.0, min(1.0, 1.0 / gamma))
+    result = np.where(points < 0.0, 0.0, atom + continuous)
+    result = np.where(points >= b, 1.0, np.clip(result, 0.0, 1.0))
+    return np.float64(result) if result.ndim == 0 else result
+
+
+# --------------------------------------------------------------------------
+# Depth
+# --------------------------------------------------------------------------
+
+
+def forward_norm_ratios(
+    x: ArrayLike,
+    depth: int,
+    scheme: Scheme,
+    activation: Literal["linear", "relu", "tanh"],
+    rng: np.random.Generator,
+    dist: Dist = "normal",
+    trials: int = 1,
+) -> NDArray[np.float64]:
+    """Norm ratios :math:`\\Vert h_l\\Vert / \\Vert h_0\\Vert` through a deep square network.
+
+    :math:`h_0 = x` and :math:`h_l = f(W_l h_{l-1})` with fresh zero-bias
+    ``n x n`` layers ``W_l`` drawn by :func:`sample_weights`.
+
+    Parameters
+    ----------
+    x : array_like of length n
+        Non-zero finite input.
+    depth : int
+        Number of layers (>= 1).
+    scheme : str
+        Initialisation rule, see :func:`init_variance`.
+    activation : {"linear", "relu", "tanh"}
+        ``f``.
+    rng : numpy.random.Generator
+        Source of randomness.
+    dist : {"normal", "uniform"}
+        Entry law.
+    trials : int
+        Independent networks (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray, shape (trials, depth + 1)
+        Column 0 is 1.
+
+    Notes
+    -----
+    Chapter 2, section "Depth".
+    """
+    h0 = _input_vector(x)
+    depth = _positive_int(depth, "depth")
+    trials = _positive_int(trials, "trials")
+    _choice(scheme, SCHEMES, "scheme")
+    activation = _choice(activation, _ACTIVATIONS_FORWARD, "activation")  # type: ignore[assignment]
+    _choice(dist, DISTRIBUTIONS, "dist")
+    rng = _check_rng(rng)
+    n = h0.size
+    f = {"linear": lambda v: v, "relu": lambda v: np.maximum(v, 0.0), "tanh": np.tanh}[activation]
+    norm0 = float(np.linalg.norm(h0))
+    h = np.broadcast_to(h0, (trials, n)).copy()
+    ratios = np.empty((trials, depth + 1))
+    ratios[:, 0] = 1.0
+    for layer in range(1, depth + 1):
+        weights = sample_weights((trials, n, n), scheme, rng, dist)
+        h = f(np.einsum("tij,tj->ti", weights, h))
+        ratios[:, layer] = np.linalg.norm(h, axis=1) / norm0
+    return ratios

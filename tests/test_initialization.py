@@ -1,0 +1,371 @@
+"""Tests for lib.initialization (chapter 2)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from lib import initialization as init
+
+SIZES = st.integers(min_value=1, max_value=64)
+RATIOS = st.floats(min_value=1e-3, max_value=1e2, allow_nan=False)
+SCALES = st.floats(min_value=1e-2, max_value=1e2, allow_nan=False)
+
+
+# -- init_variance / sample_weights ------------------------------------------------
+
+
+def test_init_variance_known_values() -> None:
+    shape = (400, 100)
+    assert init.init_variance(shape, "fan_out") == 1 / 400
+    assert init.init_variance(shape, "fan_in") == 1 / 100
+    assert init.init_variance(shape, "xavier") == 2 / 500
+    assert init.init_variance(shape, "he_fan_in") == 2 / 100
+    assert init.init_variance((7, 400, 100), "he_fan_out") == 2 / 400
+
+
+@settings(max_examples=50, deadline=None)
+@given(m=SIZES, n=SIZES)
+def test_xavier_is_harmonic_mean(m: int, n: int) -> None:
+    fan_in = init.init_variance((m, n), "fan_in")
+    fan_out = init.init_variance((m, n), "fan_out")
+    assert init.init_variance((m, n), "xavier") == pytest.approx(2 / (1 / fan_in + 1 / fan_out))
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform"])
+def test_sample_weights_moments(dist: str) -> None:
+    rng = np.random.default_rng(0)
+    w = init.sample_weights((200, 50, 40), "fan_in", rng, dist)
+    assert w.shape == (200, 50, 40)
+    variance = 1 / 40
+    assert abs(w.mean()) < 4 * math.sqrt(variance / w.size)
+    # Var of the sample variance is (kappa - 1) sigma^4 / N.
+    kappa = init.KURTOSIS[dist]
+    se = math.sqrt((kappa - 1) / w.size) * variance
+    assert abs(w.var() - variance) < 4 * se
+    if dist == "uniform":
+        assert np.max(np.abs(w)) <= math.sqrt(3 * variance)
+        sample_kurtosis = np.mean(w**4) / np.mean(w**2) ** 2
+        assert sample_kurtosis == pytest.approx(9 / 5, abs=0.02)
+
+
+def test_sample_weights_is_reproducible() -> None:
+    a = init.sample_weights((3, 4), "xavier", np.random.default_rng(5))
+    b = init.sample_weights((3, 4), "xavier", np.random.default_rng(5))
+    np.testing.assert_array_equal(a, b)
+
+
+# -- gram_mse ------------------------------------------------------------------
+
+
+def _symbolic_gram_mse(m: int, n: int, kappa: sp.Expr, s2: sp.Expr) -> sp.Expr:
+    """E mean((W^T W - I)^2) by expanding in the entries (an independent reference)."""
+    w = sp.Matrix(m, n, lambda i, j: sp.Symbol(f"w{i}{j}"))
+    expr = sp.expand(sum((w.T * w - sp.eye(n)).applyfunc(lambda e: e**2)) / n**2)
+    moments = {1: 0, 2: s2, 3: 0, 4: kappa * s2**2}
+    total = sp.Integer(0)
+    for monomial, coeff in sp.Poly(expr, *w).terms():
+        term = coeff
+        for power in monomial:
+            term *= moments[power] if power else 1
+        total += term
+    return sp.simplify(total)
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (2, 2), (2, 3), (3, 2)])
+def test_gram_mse_matches_symbolic_expansion(m: int, n: int) -> None:
+    kappa, s2 = sp.Rational(9, 5), sp.Rational(1, 7)
+    want = float(_symbolic_gram_mse(m, n, kappa, s2))
+    assert init.gram_mse((m, n), 1 / 7, "uniform") == pytest.approx(want, rel=1e-12)
+
+
+def test_gram_mse_article_snippet_values() -> None:
+    assert init.gram_mse((100, 100), 0.01) == pytest.approx(101 / 100**2, rel=1e-14)
+    assert init.gram_mse((100, 100), 0.01, "uniform") == pytest.approx(99.8 / 100**2, rel=1e-14)
+    assert init.gram_mse((400, 100), 1 / 400) == pytest.approx(101 / 40000, rel=1e-14)
+
+
+def test_gram_mse_monte_carlo() -> None:
+    rng = np.random.default_rng(1)
+    w = init.sample_weights((400, 30, 20), "fan_out", rng, "uniform")
+    g = np.swapaxes(w, -1, -2) @ w
+    mse = ((g - np.eye(20)) ** 2).mean(axis=(1, 2))
+    want = init.gram_mse((30, 20), 1 / 30, "uniform")
+    assert abs(mse.mean() - want) < 4 * mse.std(ddof=1) / math.sqrt(mse.size)
+
+
+@settings(max_examples=50, deadline=None)
+@given(m=SIZES, n=SIZES, s2=st.floats(min_value=1e-4, max_value=10))
+def test_gram_mse_positive_and_normal_above_uniform(m: int, n: int, s2: float) -> None:
+    normal = init.gram_mse((m, n), s2, "normal")
+    uniform = init.gram_mse((m, n), s2, "uniform")
+    assert 0 < uniform < normal
+
+
+def test_entry_expectation_matches_helper_and_law() -> None:
+    kappa, s2 = sp.symbols("kappa sigma2", positive=True)
+    w = sp.Matrix(2, 3, lambda i, j: sp.Symbol(f"w{i}{j}"))
+    expr = sum((w.T * w - sp.eye(3)).applyfunc(lambda e: e**2)) / 9
+    got = init.entry_expectation(expr, list(w), s2, kappa)
+    assert sp.simplify(got - _symbolic_gram_mse(2, 3, kappa, s2)) == 0
+    # Normal law: E x^4 = 3 sigma^4 by integration.
+    x, s = sp.symbols("x s", positive=True)
+    pdf = sp.exp(-(x**2) / (2 * s**2)) / sp.sqrt(2 * sp.pi * s**2)
+    fourth = sp.integrate(x**4 * pdf, (x, -sp.oo, sp.oo))
+    assert sp.simplify(init.entry_expectation(x**4, [x], s**2, 3) - fourth) == 0
+
+
+# -- gram_spectrum -------------------------------------------------------------
+
+
+def test_gram_spectrum_matches_eigvalsh() -> None:
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((5, 30, 12))
+    want = np.linalg.eigvalsh(np.swapaxes(w, -1, -2) @ w)
+    np.testing.assert_allclose(init.gram_spectrum(w), want, rtol=1e-10, atol=1e-10)
+
+
+def test_gram_spectrum_exact_zeros_when_wide() -> None:
+    w = np.random.default_rng(3).standard_normal((50, 100))
+    eigen = init.gram_spectrum(w)
+    assert eigen.shape == (100,)
+    assert np.count_nonzero(eigen == 0.0) == 50
+    assert np.all(np.diff(eigen) >= 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 8), n=st.integers(1, 8), seed=st.integers(0, 2**16))
+def test_gram_spectrum_trace_and_orthogonal_invariance(m: int, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((m, n))
+    q, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    eigen = init.gram_spectrum(w)
+    assert eigen.sum() == pytest.approx(np.sum(w**2), rel=1e-10)
+    np.testing.assert_allclose(init.gram_spectrum(q @ w), eigen, atol=1e-10 * (1 + eigen.max()))
+
+
+# -- norm_ratio_moments --------------------------------------------------------
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform"])
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+def test_norm_ratio_moments_monte_carlo(dist: str, activation: str) -> None:
+    rng = np.random.default_rng(4)
+    m, n, draws = 8, 5, 20000
+    x = np.array([3.0, -1.0, 0.5, 0.0, 2.0])
+    w = init.sample_weights((draws, m, n), "fan_out", rng, dist)
+    y = w @ x
+    if activation == "relu":
+        y = np.maximum(y, 0)
+    r = np.sum(y**2, axis=1) / np.sum(x**2)
+    mean, var = init.norm_ratio_moments((m, n), 1 / m, dist, x, activation)
+    assert abs(r.mean() - mean) < 4 * math.sqrt(var / draws)
+    # SE of the sample variance from the sample fourth central moment.
+    se_var = math.sqrt((np.mean((r - r.mean()) ** 4) - r.var() ** 2) / draws)
+    assert abs(r.var(ddof=1) - var) < 4 * se_var
+
+
+def test_norm_ratio_normal_is_chi_square() -> None:
+    m = 16
+    mean, var = init.norm_ratio_moments((m, 3), 1 / m, "normal", [1.0, 2.0, 3.0])
+    assert mean == pytest.approx(stats.chi2(m).mean() / m)
+    assert var == pytest.approx(stats.chi2(m).var() / m**2)
+
+
+def test_norm_ratio_sphere_average() -> None:
+    # r for e_1 is 1, for the all-ones vector 1/n; the sphere average 3/(n+2) lies between.
+    m, n = 10, 6
+    _, var_e1 = init.norm_ratio_moments((m, n), 1 / m, "uniform", np.eye(n)[0])
+    _, var_ones = init.norm_ratio_moments((m, n), 1 / m, "uniform", np.ones(n))
+    _, var_sphere = init.norm_ratio_moments((m, n), 1 / m, "uniform")
+    assert var_e1 == pytest.approx((2 - 1.2) / m)
+    assert var_ones == pytest.approx((2 - 1.2 / n) / m)
+    assert var_e1 < var_sphere < var_ones
+    assert var_sphere == pytest.approx((2 - 1.2 * 3 / (n + 2)) / m)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    x=st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=10).filter(
+        lambda v: any(abs(t) > 1e-3 for t in v)
+    ),
+    c=st.floats(min_value=1e-3, max_value=1e3),
+    dist=st.sampled_from(["normal", "uniform"]),
+)
+def test_norm_ratio_scale_invariant_and_bounded(x: list[float], c: float, dist: str) -> None:
+    n, m = len(x), 7
+    mean, var = init.norm_ratio_moments((m, n), 1 / m, dist, x)
+    mean_c, var_c = init.norm_ratio_moments((m, n), 1 / m, dist, [c * t for t in x])
+    assert mean == pytest.approx(mean_c) and var == pytest.approx(var_c)
+    kappa = init.KURTOSIS[dist]
+    lo, hi = sorted([2 + (kappa - 3) / n, 2 + (kappa - 3)])
+    assert lo / m - 1e-12 <= var <= hi / m + 1e-12
+
+
+# -- Marchenko-Pastur ----------------------------------------------------------
+
+
+def test_marchenko_pastur_support_values() -> None:
+    assert init.marchenko_pastur_support(1.0) == (0.0, 4.0, 0.0)
+    a, b, atom = init.marchenko_pastur_support(4.0, 2.0)
+    assert (a, b, atom) == pytest.approx((2.0, 18.0, 0.75))
+
+
+@pytest.mark.parametrize("gamma", [1e-3, 0.1, 0.25, 1.0, 2.0, 4.0, 100.0])
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_marchenko_pastur_cdf_against_quadrature(gamma: float, scale: float) -> None:
+    a, b, atom = init.marchenko_pastur_support(gamma, scale)
+    for x in np.linspace(a, b, 6):
+        mass, _ = integrate.quad(
+            lambda t: init.marchenko_pastur_pdf(t, gamma, scale), a, x, epsabs=1e-14, limit=200
+        )
+        assert init.marchenko_pastur_cdf(x, gamma, scale) == pytest.approx(atom + mass, abs=1e-10)
+    assert init.marchenko_pastur_cdf(b, gamma, scale) == 1.0
+    assert init.marchenko_pastur_cdf(-1.0, gamma, scale) == 0.0
+    assert init.marchenko_pastur_cdf(0.0, gamma, scale) == pytest.approx(atom, abs=1e-15)
+
+
+def test_marchenko_pastur_antiderivative_symbolic() -> None:
+    # The closed form's arcsine antiderivative differentiates to the integrand (gamma = 1/4).
+    t = sp.Symbol("t", positive=True)
+    a, b = sp.Rational(1, 4), sp.Rational(9, 4)
+    q = sp.sqrt((b - t) * (t - a))
+    antiderivative = (
+        q
+        + (a + b) / 2 * sp.asin((2 * t - a - b) / (b - a))
+        - sp.sqrt(a * b) * sp.asin(((a + b) * t - 2 * a * b) / (t * (b - a)))
+    )
+    difference = sp.diff(antiderivative, t) - q / t
+    for point in [sp.Rational(1, 2), 1, sp.Rational(3, 2), 2]:
+        assert abs(sp.N(difference.subs(t, point), 30)) < 1e-25
+
+
+@settings(max_examples=50, deadline=None)
+@given(gamma=RATIOS, scale=SCALES)
+def test_marchenko_pastur_cdf_monotone_and_pdf_nonnegative(gamma: float, scale: float) -> None:
+    a, b, atom = init.marchenko_pastur_support(gamma, scale)
+    xs = np.linspace(a - 0.1 * b, 1.1 * b, 200)
+    cdf = init.marchenko_pastur_cdf(xs, gamma, scale)
+    assert np.all(np.diff(cdf) >= -1e-12)
+    assert np.all((cdf >= 0) & (cdf <= 1))
+    assert np.all(init.marchenko_pastur_pdf(xs, gamma, scale) >= 0)
+    assert 0 <= atom < 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(gamma=RATIOS, scale=SCALES)
+def test_marchenko_pastur_scale_covariance(gamma: float, scale: float) -> None:
+    a, b, _ = init.marchenko_pastur_support(gamma, 1.0)
+    xs = np.linspace(a, b, 9)
+    np.testing.assert_allclose(
+        init.marchenko_pastur_cdf(scale * xs, gamma, scale),
+        init.marchenko_pastur_cdf(xs, gamma, 1.0),
+        atol=1e-9,
+    )
+
+
+def test_marchenko_pastur_mass_and_mean_by_quadrature() -> None:
+    for gamma in [0.25, 1.0, 4.0]:
+        a, b, _ = init.marchenko_pastur_support(gamma)
+        mass, _ = integrate.quad(lambda t: init.marchenko_pastur_pdf(t, gamma), a, b)
+        mean, _ = integrate.quad(lambda t: t * init.marchenko_pastur_pdf(t, gamma), a, b)
+        assert mass == pytest.approx(min(1.0, 1 / gamma), abs=1e-8)
+        assert mean == pytest.approx(1.0, abs=1e-8)  # the atom at 0 adds nothing
+
+
+# -- forward_norm_ratios -------------------------------------------------------
+
+
+def test_forward_norm_ratios_shape_and_first_column() -> None:
+    rng = np.random.default_rng(6)
+    out = init.forward_norm_ratios(np.ones(16), 5, "fan_out", "tanh", rng, trials=3)
+    assert out.shape == (3, 6)
+    np.testing.assert_array_equal(out[:, 0], 1.0)
+    assert np.all(out > 0)
+
+
+def test_forward_norm_ratios_linear_log_mean() -> None:
+    # Gaussian linear layers: log R per layer ~ log(chi2_m / m), mean psi(m/2) - log(m/2).
+    from scipy.special import digamma
+
+    rng = np.random.default_rng(7)
+    m, depth, trials = 16, 10, 200
+    out = init.forward_norm_ratios(rng.standard_normal(m), depth, "fan_out", "linear", rng, trials=trials)
+    log_r = np.diff(2 * np.log(out), axis=1).ravel()
+    want = digamma(m / 2) - math.log(m / 2)
+    assert abs(log_r.mean() - want) < 4 * log_r.std(ddof=1) / math.sqrt(log_r.size)
+
+
+def test_variance_with_standard_error() -> None:
+    rng = np.random.default_rng(8)
+    sample = rng.standard_normal(200_000) * 3.0
+    var, se = init.variance_with_standard_error(sample)
+    assert var == pytest.approx(np.var(sample, ddof=1))
+    assert se == pytest.approx(math.sqrt(2 / sample.size) * 9.0, rel=0.02)  # normal: sqrt(2/N) s^2
+    assert init.variance_with_standard_error([1.0, 3.0]) == (2.0, 0.0)
+
+
+# -- bad input -----------------------------------------------------------------
+
+RNG = np.random.default_rng(0)
+BAD_CALLS = {
+    "shape one axis": lambda: init.init_variance((3,), "fan_in"),
+    "shape zero": lambda: init.init_variance((0, 3), "fan_in"),
+    "shape float": lambda: init.init_variance((2.0, 3), "fan_in"),
+    "shape bool": lambda: init.init_variance((True, 3), "fan_in"),
+    "shape not tuple": lambda: init.init_variance(3, "fan_in"),
+    "unknown scheme": lambda: init.init_variance((2, 3), "glorot"),
+    "unknown dist": lambda: init.sample_weights((2, 3), "fan_in", RNG, "cauchy"),
+    "rng not generator": lambda: init.sample_weights((2, 3), "fan_in", 42),
+    "gram shape 3 axes": lambda: init.gram_mse((1, 2, 3), 0.5),
+    "gram variance zero": lambda: init.gram_mse((2, 3), 0.0),
+    "gram variance nan": lambda: init.gram_mse((2, 3), float("nan")),
+    "gram variance inf": lambda: init.gram_mse((2, 3), float("inf")),
+    "gram variance negative": lambda: init.gram_mse((2, 3), -1.0),
+    "spectrum 1-d": lambda: init.gram_spectrum(np.ones(3)),
+    "spectrum nan": lambda: init.gram_spectrum(np.array([[1.0, np.nan]])),
+    "spectrum inf": lambda: init.gram_spectrum(np.array([[1.0, np.inf]])),
+    "ratio x zero": lambda: init.norm_ratio_moments((2, 3), 0.5, x=np.zeros(3)),
+    "ratio x wrong length": lambda: init.norm_ratio_moments((2, 3), 0.5, x=np.ones(4)),
+    "ratio x nan": lambda: init.norm_ratio_moments((2, 3), 0.5, x=[1.0, np.nan, 0.0]),
+    "ratio x 2-d": lambda: init.norm_ratio_moments((2, 3), 0.5, x=np.ones((3, 1))),
+    "ratio activation": lambda: init.norm_ratio_moments((2, 3), 0.5, activation="tanh"),
+    "mp ratio zero": lambda: init.marchenko_pastur_support(0.0),
+    "mp ratio inf": lambda: init.marchenko_pastur_support(float("inf")),
+    "mp scale negative": lambda: init.marchenko_pastur_pdf(1.0, 0.5, -1.0),
+    "mp scale nan": lambda: init.marchenko_pastur_cdf(1.0, 0.5, float("nan")),
+    "mp x nan": lambda: init.marchenko_pastur_cdf([1.0, np.nan], 0.5),
+    "mp x inf": lambda: init.marchenko_pastur_pdf(np.inf, 0.5),
+    "forward depth zero": lambda: init.forward_norm_ratios(np.ones(3), 0, "fan_in", "relu", RNG),
+    "forward depth float": lambda: init.forward_norm_ratios(np.ones(3), 2.0, "fan_in", "relu", RNG),
+    "forward trials zero": lambda: init.forward_norm_ratios(
+        np.ones(3), 2, "fan_in", "relu", RNG, trials=0
+    ),
+    "forward activation": lambda: init.forward_norm_ratios(np.ones(3), 2, "fan_in", "gelu", RNG),
+    "forward x zero": lambda: init.forward_norm_ratios(np.zeros(3), 2, "fan_in", "relu", RNG),
+    "forward x inf": lambda: init.forward_norm_ratios([np.inf, 1.0], 2, "fan_in", "relu", RNG),
+    "forward scheme": lambda: init.forward_norm_ratios(np.ones(3), 2, "lecun", "relu", RNG),
+    "expectation no entries": lambda: init.entry_expectation(sp.Integer(1), [], 1, 3),
+    "expectation degree 5": lambda: init.entry_expectation(sp.Symbol("a") ** 5, [sp.Symbol("a")], 1, 3),
+    "expectation not polynomial": lambda: init.entry_expectation(
+        sp.sin(sp.Symbol("a")), [sp.Symbol("a")], 1, 3
+    ),
+    "variance one value": lambda: init.variance_with_standard_error([1.0]),
+    "variance 2-d": lambda: init.variance_with_standard_error(np.ones((2, 2))),
+    "variance nan": lambda: init.variance_with_standard_error([1.0, np.nan]),
+    "forward dist": lambda: init.forward_norm_ratios(
+        np.ones(3), 2, "fan_in", "relu", RNG, dist="laplace"
+    ),
+}
+
+
+@pytest.mark.parametrize("call", BAD_CALLS.values(), ids=BAD_CALLS.keys())
+def test_bad_input_raises_value_error(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        call()
