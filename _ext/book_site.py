@@ -1,0 +1,81 @@
+"""Local Sphinx extension: the site is self-contained and its chapters downloadable.
+
+1. Downloads. sphinx-book-theme shows a ".ipynb" entry in a page's download menu when
+the page context has ``ipynb_source``, but only sets that when a launch service
+(Binder, Colab...) is configured, which this offline book does not use. This extension
+does the same without one: for every page MyST-NB executed, it writes the executed
+notebook (with its outputs) next to the page's Markdown source in
+``_build/html/_sources/`` and sets ``ipynb_source``, so the download menu offers both
+the ``.md`` source and the executed ``.ipynb``.
+
+2. No Thebe. Jupyter Book always loads sphinx-thebe, whose only use is to run cells on
+a remote Binder: it writes ``const THEBE_JS_URL = "https://unpkg.com/..."`` into every
+page (twice with these pinned versions, a JavaScript error: "Identifier 'THEBE_JS_URL'
+has already been declared") and loads ``sphinx-thebe.js``. This offline book launches
+no remote kernels, so both scripts and the Thebe stylesheet are left out of the pages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sphinx.application import Sphinx
+
+
+def _executed_notebook(app: Sphinx, path: Path) -> bytes:
+    """The executed notebook MyST-NB wrote, with outputs from the execution cache.
+
+    On a cache hit MyST-NB (1.4) writes the notebook *without* outputs to
+    jupyter_execute/, so the outputs are merged back from the cache it used.
+    """
+    import nbformat
+    from jupyter_cache import get_cache
+
+    notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    config = getattr(app.env, "mystnb_config", None)
+    if config is not None and config.execution_mode == "cache":
+        cache = get_cache(config.execution_cache_path or ".jupyter_cache")
+        try:
+            _, notebook = cache.merge_match_into_notebook(notebook)
+        except KeyError:  # not in the cache: keep what MyST-NB wrote
+            pass
+    return nbformat.writes(notebook).encode("utf-8")
+
+
+def _add_ipynb_download(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    if doctree is None or app.builder.format != "html":
+        return
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not executed.is_file():
+        return
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    content = _executed_notebook(app, executed)
+    if not target.is_file() or target.read_bytes() != content:
+        target.write_bytes(content)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def _is_thebe(asset: Any) -> bool:
+    filename = str(getattr(asset, "filename", "") or "")
+    body = str(getattr(asset, "attributes", {}).get("body", "") or "")
+    return "sphinx-thebe" in filename or "THEBE_JS_URL" in body or "thebe@" in filename
+
+
+def _drop_thebe(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    for key in ("script_files", "css_files"):
+        if key in context:
+            # In place: Sphinx resets these lists from its originals for every page.
+            context[key][:] = [asset for asset in context[key] if not _is_thebe(asset)]
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    # Both run before sphinx-book-theme builds the header buttons (priority 501).
+    app.connect("html-page-context", _add_ipynb_download, priority=400)
+    app.connect("html-page-context", _drop_thebe, priority=400)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

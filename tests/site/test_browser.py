@@ -1,0 +1,321 @@
+"""The built site in a real browser: headless Chromium driven by Playwright.
+
+A local HTTP server serves _build/html on 127.0.0.1; every request to any other host
+is blocked and reported, so a page that needs the network fails. For each page of
+_toc.yml (the introduction, every chapter, the back matter) the test waits for
+MathJax to finish, then checks that every equation became a rendered MathJax element
+with no TeX error and no raw TeX left in the text, that every image loaded, that the
+console shows no error, and saves a full-page screenshot to _build/screenshots/.
+It then follows the previous/next links through the whole book and searches
+search.html for words that occur in the chapters.
+
+The browser is Debian's `chromium` (or $CHROMIUM); Playwright never downloads one.
+Without a browser the test is skipped, unless REQUIRE_BROWSER=1 (set by .ci/run),
+which makes a missing browser a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from sitepages import CHAPTERS, PAGES, SCREENSHOTS, SITE, Page
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Words the search page must find, and the chapter each must lead to; a chapter's
+# word is checked only when that chapter is in _toc.yml.
+SEARCHES = {
+    "hyperspherical": "book/01-random-angles",
+    "trigamma": "book/01-random-angles",
+    "Bhattacharyya": "book/03-gaussian-distances",
+}
+TIMEOUT_MS = 60_000  # generous: the machine may be heavily loaded
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser"):
+        if candidate and (path := shutil.which(candidate)):
+            return path
+    return None
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site: Path) -> Iterator[str]:
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    executable = _chromium()
+    if executable is None:
+        message = "no Chromium found (apt-get install -y chromium, or set CHROMIUM)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message + "; REQUIRE_BROWSER=1 makes this a failure")
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        # A fresh profile (--user-data-dir) per run: nothing cached between runs.
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+            service_workers="block",
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+class Watched:
+    """A browser page that records console errors, page errors and bad requests."""
+
+    def __init__(self, context, origin: str, mathjax: bool = True) -> None:
+        self.origin = origin
+        self.mathjax = mathjax
+        self.problems: list[str] = []
+        self.page = context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.page.route("**/*", self._route)
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.problems.append(f"JavaScript error: {exc}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", self._response)
+
+    def _route(self, route) -> None:
+        url = route.request.url
+        if not self.mathjax and url.startswith(self.origin + "/_static/mathjax/"):
+            # Tests of navigation and search need no typesetting: skip its cost.
+            route.fulfill(status=200, content_type="text/javascript", body="")
+        elif url.startswith(self.origin + "/") or url.startswith(("data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.problems.append(f"request to the network blocked: {url}")
+            route.abort("blockedbyclient")
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
+
+    def _failed(self, request) -> None:
+        if not request.url.startswith(self.origin + "/"):
+            return  # already reported as blocked
+        self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def goto(self, path: str, wait_until: str = "load") -> None:
+        self.page.goto(self.origin + path, wait_until=wait_until)
+
+    def path(self) -> str:
+        """The current page's path on the server, without query or fragment."""
+        return "/" + self.page.url.split("/", 3)[3].split("#")[0].split("?")[0]
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture
+def watched(browser, server) -> Iterator[Watched]:
+    page = Watched(browser, server)
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def watched_no_math(browser, server) -> Iterator[Watched]:
+    page = Watched(browser, server, mathjax=False)
+    yield page
+    page.close()
+
+
+# Runs in the page once MathJax (if any) has finished: what did it render?
+INSPECT_PAGE = """
+async () => {
+  const result = {mathjax: null, display: 0, displayUnrendered: [], inline: 0,
+                  inlineUnrendered: [], errors: [], rawTex: [], images: [], brokenImages: []};
+  if (window.MathJax && window.MathJax.startup) {  // else only the config: no MathJax
+    await window.MathJax.startup.promise;
+    result.mathjax = window.MathJax.version;
+  }
+  const snippet = el => el.textContent.trim().replace(/\\s+/g, ' ').slice(0, 80);
+  for (const el of document.querySelectorAll('div.math')) {
+    result.display += 1;
+    if (!el.querySelector('mjx-container[display="true"]')) result.displayUnrendered.push(snippet(el));
+  }
+  for (const el of document.querySelectorAll('span.math')) {
+    result.inline += 1;
+    if (!el.querySelector('mjx-container')) result.inlineUnrendered.push(snippet(el));
+  }
+  for (const el of document.querySelectorAll('mjx-merror, [data-mjx-error]')) {
+    result.errors.push(el.getAttribute('data-mjx-error') || snippet(el));
+  }
+  // Raw TeX left in the reading text (code, listings and rendered math excluded).
+  const main = document.querySelector('main') || document.body;
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT, {
+    acceptNode: node => node.parentElement.closest(
+      'pre, code, script, style, textarea, mjx-container, .highlight, .cell_input, .mjx-copytext')
+      ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT});
+  const raw = /\\$\\$|\\\\begin\\{|\\\\end\\{|\\\\\\[|\\\\\\]|\\\\\\(|\\\\frac|\\\\mathbb/;
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (raw.test(node.textContent)) result.rawTex.push(node.textContent.trim().slice(0, 80));
+  }
+  // Images: wait for those still loading, then require pixels.
+  const images = Array.from(document.images);
+  await Promise.all(images.filter(img => !img.complete).map(img => new Promise(resolve => {
+    img.addEventListener('load', resolve); img.addEventListener('error', resolve);
+  })));
+  for (const img of images) {
+    const name = img.getAttribute('src') || '';
+    result.images.push(name);
+    if (!(img.complete && img.naturalWidth > 0)) result.brokenImages.push(name);
+  }
+  return result;
+}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_screenshots() -> None:
+    """Screenshots of pages no longer in the book do not linger."""
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
+
+
+def _screenshot(page, name: str, full_page: bool = False) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name.replace('/', '__')}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def _screenshots(page, name: str) -> list[Path]:
+    """The top of the page, and the first display equation and figure in view.
+
+    (A full-page shot of a long chapter is over 20,000 px tall and takes seconds on a
+    loaded machine; SITE_FULL_SCREENSHOTS=1 adds one per page.)
+    """
+    shots = [_screenshot(page, name)]
+    for suffix, selector in (("equation", "div.math"), ("figure", "main img")):
+        element = page.locator(selector).first
+        if element.count():
+            element.evaluate("el => el.scrollIntoView({block: 'center'})")
+            shots.append(_screenshot(page, f"{name}--{suffix}"))
+    if os.environ.get("SITE_FULL_SCREENSHOTS") == "1":
+        shots.append(_screenshot(page, f"{name}--full", full_page=True))
+    return shots
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.docname)
+def test_page_renders(watched: Watched, page: Page) -> None:
+    started = time.monotonic()
+    watched.goto(page.url_path)
+    result = watched.page.evaluate(INSPECT_PAGE)
+    shots = _screenshots(watched.page, page.docname)
+    assert all(shot.stat().st_size > 0 for shot in shots)
+    problems = list(watched.problems)
+    if result["display"] or result["inline"]:
+        if not (result["mathjax"] or "").startswith("3."):
+            problems.append(f"math on the page but MathJax 3 did not run (version {result['mathjax']})")
+    problems += [f"display equation not rendered: {t}" for t in result["displayUnrendered"]]
+    problems += [f"inline math not rendered: {t}" for t in result["inlineUnrendered"]]
+    problems += [f"MathJax error: {t}" for t in result["errors"]]
+    problems += [f"raw TeX in the text: {t}" for t in result["rawTex"]]
+    problems += [f"image did not load: {t}" for t in result["brokenImages"]]
+    if page.is_chapter:
+        if not result["display"]:
+            problems.append("a chapter with no display equation: is the math markup lost?")
+    print(f"{page.docname}: {result['display']} display and {result['inline']} inline equations, "
+          f"{len(result['images'])} images, {time.monotonic() - started:.1f} s -> {len(shots)} screenshots")
+    assert not problems, f"{page.docname}:\n" + "\n".join(problems)
+
+
+def test_previous_next_navigation(watched_no_math: Watched) -> None:
+    """Clicking "next" walks the book in _toc.yml order; "previous" links walk it back."""
+    watched = watched_no_math
+    order = [p.url_path for p in PAGES]
+    problems = []
+
+    def link(selector: str) -> str | None:
+        href = watched.page.eval_on_selector_all(selector, "els => els.length ? els[0].href : null")
+        return None if href is None else "/" + href.split("/", 3)[3].split("#")[0]
+
+    watched.goto(order[0], wait_until="domcontentloaded")
+    for i, expected in enumerate(order):
+        if watched.path() != expected:
+            problems.append(f"step {i}: at {watched.path()}, expected {expected}")
+            break
+        previous = link("a.left-prev")
+        if i > 0 and previous != order[i - 1]:
+            problems.append(f"{expected}: previous is {previous}, expected {order[i - 1]}")
+        if i + 1 < len(order):
+            with watched.page.expect_navigation(wait_until="domcontentloaded"):
+                watched.page.click("a.right-next")
+    else:
+        if link("a.right-next") is not None:
+            problems.append(f"the last page {order[-1]} has a next link")
+        if len(order) > 1:  # and one click back
+            with watched.page.expect_navigation(wait_until="domcontentloaded"):
+                watched.page.click("a.left-prev")
+            if watched.path() != order[-2]:
+                problems.append(f"previous from {order[-1]} went to {watched.path()}")
+    assert not problems + watched.problems, "\n".join(problems + watched.problems)
+
+
+@pytest.mark.parametrize(
+    "word", [w for w, doc in SEARCHES.items() if any(p.docname == doc for p in PAGES)]
+)
+def test_search_finds_chapter_word(watched_no_math: Watched, word: str) -> None:
+    watched = watched_no_math
+    expected = SEARCHES[word]
+    watched.goto(f"/search.html?q={word}")
+    watched.page.wait_for_function(
+        "() => /Search finished|found|did not match/i.test("
+        "(document.querySelector('#search-results') || {}).innerText || '')"
+    )
+    hits = watched.page.eval_on_selector_all(
+        "#search-results ul.search li a", "els => els.map(a => a.getAttribute('href'))"
+    )
+    assert any(expected in (href or "") for href in hits), f"search for {word!r} found {hits}"
+    _screenshot(watched.page, f"search-{word}")
+    assert not watched.problems, "\n".join(watched.problems)
+    # The result leads to the chapter.
+    with watched.page.expect_navigation(wait_until="domcontentloaded"):
+        watched.page.click(f"#search-results ul.search li a[href*='{expected}']")
+    assert watched.path() == f"/{expected}.html"

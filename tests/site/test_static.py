@@ -1,0 +1,195 @@
+"""Static checks of the built site (_build/html), no browser needed.
+
+* Self-contained: no page loads a script, stylesheet, font, image or frame from
+  http(s)://, no stylesheet imports one, and MathJax is the copy served by the site.
+* Link check: every internal link (href/src) points at a file that exists, and every
+  #anchor at an id that exists in its target page. External links are not fetched.
+* Take-away: every chapter page offers its .md source and its executed .ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+
+from sitepages import CHAPTERS, PAGES, SITE
+
+MATHJAX_SCRIPT = "_static/mathjax/es5/tex-mml-chtml.js"
+EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+# url(http...) or @import "http..." in CSS: a resource the browser would fetch.
+CSS_EXTERNAL = re.compile(
+    r"""(url\(\s*['"]?\s*(https?:)?//|@import\s+['"]\s*(https?:)?//)""", re.IGNORECASE
+)
+# Elements and attributes whose URL the browser fetches as part of the page.
+FETCHED = {
+    "script": ["src"],
+    "link": ["href"],
+    "img": ["src", "srcset"],
+    "source": ["src", "srcset"],
+    "iframe": ["src"],
+    "embed": ["src"],
+    "object": ["data"],
+    "video": ["src", "poster"],
+    "audio": ["src"],
+    "track": ["src"],
+    "input": ["src"],
+}
+# <link rel=...> values that are only metadata, never fetched.
+LINK_NOT_FETCHED = {"canonical", "alternate", "author", "license", "help", "search",
+                    "next", "prev", "index", "top", "up", "first", "last", "bookmark"}
+
+
+def html_files() -> list[Path]:
+    """Every page of the site (not the theme's Jinja macro files under _static/)."""
+    return sorted(p for p in SITE.rglob("*.html") if rel(p).split("/")[0] not in ("_static", "_sources"))
+
+
+@lru_cache(maxsize=None)
+def soup(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@lru_cache(maxsize=None)
+def ids(path: Path) -> frozenset[str]:
+    doc = soup(path)
+    return frozenset(
+        [t["id"] for t in doc.find_all(id=True)] + [t["name"] for t in doc.find_all("a", attrs={"name": True})]
+    )
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(SITE).as_posix()
+
+
+# ---------------------------------------------------------------- self-contained
+
+
+def test_site_is_built(site: Path) -> None:
+    missing = [p.docname for p in PAGES if not p.html.is_file()]
+    assert not missing, f"pages in _toc.yml with no built HTML: {missing}"
+    assert (SITE / "search.html").is_file()
+
+
+def test_no_external_assets_in_html(site: Path) -> None:
+    """No page fetches anything from the network; plain hyperlinks (<a>) are fine."""
+    offences = []
+    for path in html_files():
+        for tag in soup(path).find_all(list(FETCHED)):
+            if tag.name == "link":
+                rels = {r.lower() for r in tag.get("rel", [])}
+                if rels and rels <= LINK_NOT_FETCHED:
+                    continue
+            for attr in FETCHED[tag.name]:
+                value = tag.get(attr)
+                if not value:
+                    continue
+                urls = [u.strip().split()[0] for u in value.split(",")] if attr == "srcset" else [value]
+                offences += [f"{rel(path)}: <{tag.name} {attr}={u}>" for u in urls if EXTERNAL.match(u)]
+        for style in soup(path).find_all("style"):
+            if CSS_EXTERNAL.search(style.get_text()):
+                offences.append(f"{rel(path)}: <style> fetches from the network")
+        for tag in soup(path).find_all(style=True):
+            if CSS_EXTERNAL.search(tag["style"]):
+                offences.append(f"{rel(path)}: style attribute fetches from the network")
+    assert not offences, "external assets:\n" + "\n".join(offences)
+
+
+def test_no_external_assets_in_css(site: Path) -> None:
+    """Stylesheets (theme, fonts) import nothing from the network."""
+    offences = []
+    for path in sorted(SITE.rglob("*.css")):
+        text = re.sub(r"/\*.*?\*/", "", path.read_text(encoding="utf-8", errors="replace"), flags=re.S)
+        for match in CSS_EXTERNAL.finditer(text):
+            offences.append(f"{rel(path)}: ...{text[max(0, match.start() - 40):match.end() + 40]}...")
+    assert not offences, "stylesheets fetching from the network:\n" + "\n".join(offences)
+
+
+def test_mathjax_is_served_locally(site: Path) -> None:
+    """Every page with math loads the site's own MathJax 3, with the book's macros."""
+    script = SITE / MATHJAX_SCRIPT
+    assert script.is_file(), f"{MATHJAX_SCRIPT} missing: is node_modules/ installed (scripts/setup-env)?"
+    assert (script.parent / "output" / "chtml" / "fonts" / "woff-v2").is_dir(), "MathJax fonts missing"
+    with_math = 0
+    for path in html_files():
+        doc = soup(path)
+        sources = [s["src"] for s in doc.find_all("script", src=True) if "mathjax" in s["src"].lower()]
+        has_math = bool(doc.select(".math, span.math, div.math"))
+        if not sources:
+            assert not has_math, f"{rel(path)} has math but loads no MathJax"
+            continue
+        with_math += 1
+        for src in sources:
+            target = (path.parent / unquote(urlsplit(src).path)).resolve()
+            assert target == script.resolve(), f"{rel(path)} loads MathJax from {src}"
+        config = "".join(s.get_text() for s in doc.find_all("script", src=False))
+        assert "window.MathJax" in config and '"macros"' in config, f"{rel(path)}: no mathjax3_config"
+    chapter_html = {p.html.resolve() for p in CHAPTERS}
+    assert with_math >= min(1, len(chapter_html)), "no page loads MathJax at all"
+
+
+# ---------------------------------------------------------------- link check
+
+
+def _internal_targets(path: Path):
+    doc = soup(path)
+    for tag, attr in (("a", "href"), ("link", "href"), ("img", "src"), ("script", "src"),
+                      ("iframe", "src"), ("source", "src")):
+        for element in doc.find_all(tag, attrs={attr: True}):
+            url = element[attr].strip()
+            if not url or EXTERNAL.match(url):
+                continue
+            scheme = urlsplit(url).scheme
+            if scheme and scheme not in ("file",):  # mailto:, data:, javascript:
+                continue
+            yield tag, url
+
+
+def test_no_broken_internal_links(site: Path) -> None:
+    broken = []
+    checked = 0
+    for path in html_files():
+        for tag, url in _internal_targets(path):
+            parts = urlsplit(url)
+            target = path if not parts.path else (path.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            checked += 1
+            if not target.is_file() or SITE.resolve() not in target.resolve().parents:
+                broken.append(f"{rel(path)}: <{tag}> {url} -> missing file")
+                continue
+            fragment = unquote(parts.fragment)
+            if fragment and tag == "a" and target.suffix == ".html" and fragment not in ids(target):
+                broken.append(f"{rel(path)}: {url} -> no id {fragment!r} in {rel(target)}")
+    assert checked > 0
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken)
+
+
+# ---------------------------------------------------------------- take-away
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.docname)
+def test_chapter_offers_md_and_executed_ipynb(site: Path, page) -> None:
+    doc = soup(page.html)
+    downloads = {}
+    for a in doc.select(".dropdown-download-buttons a[href]"):
+        href = a["href"]
+        target = (page.html.parent / unquote(urlsplit(href).path)).resolve()
+        downloads[target.suffix] = target
+    assert ".md" in downloads, f"{page.docname}: no .md in the download menu"
+    assert ".ipynb" in downloads, f"{page.docname}: no .ipynb in the download menu"
+    md, ipynb = downloads[".md"], downloads[".ipynb"]
+    assert md.is_file(), f"{page.docname}: {md} missing"
+    assert "kernelspec:" in md.read_text(encoding="utf-8"), f"{page.docname}: the .md is not the MyST notebook"
+    assert ipynb.is_file(), f"{page.docname}: {ipynb} missing"
+    nb = json.loads(ipynb.read_text(encoding="utf-8"))
+    assert nb["nbformat"] == 4
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code, f"{page.docname}: the .ipynb has no code cells"
+    assert all(c.get("execution_count") for c in code), f"{page.docname}: the .ipynb is not executed"
+    assert any(c.get("outputs") for c in code), f"{page.docname}: the .ipynb has no outputs"
