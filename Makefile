@@ -1,5 +1,5 @@
 # Entry points; each sets up .venv/ first. See README.md.
-.PHONY: book test goldens lab clean
+.PHONY: book test site-test goldens lab clean bench bench-book
 
 book:            ## build the site into _build/html
 	scripts/build-book
@@ -7,12 +7,24 @@ book:            ## build the site into _build/html
 test:            ## everything CI runs: build, lib tests, golden sync, nbval
 	scripts/test
 
+site-test:       ## after `make book`: the site's own tests (assets, links, downloads, Chromium)
+	scripts/setup-env
+	.venv/bin/python -m pytest -q tests/site
+
 goldens:         ## refresh tests/notebooks/*.ipynb (CHAPTER=01-random-angles for one)
 	scripts/refresh-goldens $(CHAPTER)
 
 lab:             ## open the chapters as notebooks in JupyterLab
 	scripts/setup-env
 	.venv/bin/jupyter lab --notebook-dir=book
+
+bench:           ## benchmark lib against reference libraries (a report, not a test)
+	scripts/setup-env
+	.venv/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+bench-book:      ## time a cold and a no-change `make book` in a scratch copy (minutes)
+	scripts/setup-env
+	.venv/bin/python benchmarks/run.py --book-only $(BENCH_ARGS)
 
 clean:
 	rm -rf _build
