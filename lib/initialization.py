@@ -31,6 +31,8 @@ import numpy as np
 import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 
+from lib._validation import generator, positive_int
+
 __all__ = [
     "DISTRIBUTIONS",
     "entry_expectation",
@@ -68,15 +70,6 @@ _ACTIVATIONS_FORWARD = ("linear", "relu", "tanh")
 # --------------------------------------------------------------------------
 
 
-def _positive_int(value: object, name: str) -> int:
-    """An integer >= 1 (Python or NumPy int, not bool), else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _shape(shape: object, *, exact: bool = False) -> tuple[int, ...]:
     """Validate ``(..., m, n)`` (exactly ``(m, n)`` when ``exact``)."""
     if not isinstance(shape, (tuple, list)):
@@ -85,7 +78,7 @@ def _shape(shape: object, *, exact: bool = False) -> tuple[int, ...]:
         raise ValueError(f"shape needs at least 2 axes (m, n), got {tuple(shape)!r}")
     if exact and len(shape) != 2:
         raise ValueError(f"shape must be (m, n) for exact moments, got {tuple(shape)!r}")
-    return tuple(_positive_int(s, "every size in shape") for s in shape)
+    return tuple(positive_int(s, "every size in shape") for s in shape)
 
 
 def _positive_float(value: object, name: str) -> float:
@@ -127,12 +120,6 @@ def _input_vector(x: ArrayLike, n: int | None = None) -> NDArray[np.float64]:
     if not np.any(vector):
         raise ValueError("x must not be the zero vector (the norm ratio is undefined)")
     return vector
-
-
-def _check_rng(rng: object) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return rng
 
 
 # --------------------------------------------------------------------------
@@ -200,7 +187,7 @@ def sample_weights(
     dims = _shape(shape)
     variance = init_variance(dims, scheme)
     dist = _choice(dist, DISTRIBUTIONS, "dist")  # type: ignore[assignment]
-    rng = _check_rng(rng)
+    rng = generator(rng)
     sigma = math.sqrt(variance)
     if dist == "normal":
         return sigma * rng.standard_normal(dims)
@@ -575,12 +562,12 @@ def forward_norm_ratios(
     Chapter 2, section "Depth".
     """
     h0 = _input_vector(x)
-    depth = _positive_int(depth, "depth")
-    trials = _positive_int(trials, "trials")
+    depth = positive_int(depth, "depth")
+    trials = positive_int(trials, "trials")
     _choice(scheme, SCHEMES, "scheme")
     activation = _choice(activation, _ACTIVATIONS_FORWARD, "activation")  # type: ignore[assignment]
     _choice(dist, DISTRIBUTIONS, "dist")
-    rng = _check_rng(rng)
+    rng = generator(rng)
     n = h0.size
     f = {"linear": lambda v: v, "relu": lambda v: np.maximum(v, 0.0), "tanh": np.tanh}[activation]
     norm0 = float(np.linalg.norm(h0))
