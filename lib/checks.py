@@ -21,7 +21,7 @@ import numpy as np
 import sympy as sp
 from scipy import stats
 
-__all__ = ["Claim", "Ledger", "LedgerTable", "format_error"]
+__all__ = ["Claim", "Ledger", "LedgerTable", "central_difference_gradient", "format_error"]
 
 #: Errors below this are shown as "< 1e-12": their exact digits depend on the
 #: floating-point path (BLAS, compiler), not on the mathematics.
@@ -48,6 +48,40 @@ def format_error(error: float | None) -> str:
     if error < ERROR_DISPLAY_FLOOR:
         return f"< {ERROR_DISPLAY_FLOOR:.0e}"
     return f"{error:.1e}"
+
+
+def central_difference_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, step: float
+) -> np.ndarray:
+    """Gradient of a scalar function by central differences, ``(f(x+h e) - f(x-h e)) / 2h``.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar function of an array shaped like ``x``.
+    x : ndarray
+        Point, any shape.
+    step : float
+        Step ``h > 0``; the error is O(h^2) plus rounding of order eps |f| / h.
+
+    Returns
+    -------
+    ndarray
+        The estimate, shaped like ``x``.
+    """
+    if not (step > 0 and math.isfinite(step)):
+        raise ValueError("step must be positive and finite")
+    point = np.array(x, dtype=float)
+    if not np.all(np.isfinite(point)):
+        raise ValueError("x must be finite")
+    gradient = np.empty_like(point)
+    for index in np.ndindex(point.shape):
+        shifted = point.copy()
+        shifted[index] += step
+        forward = f(shifted)
+        shifted[index] -= 2 * step
+        gradient[index] = (forward - f(shifted)) / (2 * step)
+    return gradient
 
 
 @dataclass(frozen=True)
@@ -296,6 +330,34 @@ class Ledger:
             Claim(claim_id, what, f"{method}, alpha={alpha:g}", f"D/D_crit={ratio:.2f}")
         )
         return statistic
+
+    def gradient(
+        self,
+        claim_id: str,
+        what: str,
+        f: Callable[[np.ndarray], float],
+        x: np.ndarray,
+        gradient: object,
+        *,
+        step: float = 1e-4,
+    ) -> float:
+        """Check an analytic gradient of scalar ``f`` at ``x`` against central differences.
+
+        The tolerance follows from the method, not the result: central differences
+        err by O(h^2), so the estimate at ``h/2`` errs by about a third of
+        ``|D(h) - D(h/2)|``; four times that difference is allowed, plus a rounding
+        floor of 10 eps max(|f(x)|, 1) / (h/2).
+        Returns the largest deviation from the ``h/2`` estimate (as :meth:`close`).
+        """
+        fine = central_difference_gradient(f, x, step / 2)
+        coarse = central_difference_gradient(f, x, step)
+        rounding = 10 * np.finfo(float).eps * max(abs(float(f(np.asarray(x, dtype=float)))), 1.0)
+        tolerance = 4 * float(np.max(np.abs(fine - coarse))) + rounding / (step / 2)
+        return self.close(
+            claim_id, what, np.reshape(np.asarray(gradient, dtype=float), fine.shape), fine,
+            rtol=0.0, atol=tolerance,
+            method=f"central differences, h={step:g} and h/2; tol 4|D(h) - D(h/2)| + rounding",
+        )
 
     def holds(
         self,

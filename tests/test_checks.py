@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 from scipy import stats
 
-from lib.checks import Ledger, format_error
+from lib.checks import Ledger, central_difference_gradient, format_error
 
 x, n = sp.symbols("x n", positive=True)
 
@@ -133,3 +133,21 @@ def test_format_error(error: float | None, shown: str) -> None:
 def test_format_error_rejects_nan() -> None:
     with pytest.raises(ValueError):
         format_error(float("nan"))
+
+
+def test_central_difference_gradient_of_a_quadratic() -> None:
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    x = np.array([0.5, -1.0])
+    estimate = central_difference_gradient(lambda v: 0.5 * v @ a @ v, x, 1e-3)
+    np.testing.assert_allclose(estimate, a @ x, rtol=1e-9, atol=1e-10)
+    with pytest.raises(ValueError):
+        central_difference_gradient(lambda v: float(v.sum()), x, 0.0)
+
+
+def test_gradient_check_passes_and_fails(ledger: Ledger) -> None:
+    x = np.array([[0.3, -0.7], [1.1, 0.2]])
+    f = lambda v: float(np.sum(np.sin(v)) + np.sum(v) ** 2)  # noqa: E731
+    exact = np.cos(x) + 2 * np.sum(x)
+    ledger.gradient("g-1", "gradient of sin sum", f, x, exact)
+    with pytest.raises(AssertionError, match="g-2"):
+        ledger.gradient("g-2", "gradient off by 1e-5", f, x, exact + 1e-5)
