@@ -7,6 +7,13 @@ The chapter's last cell displays :meth:`Ledger.table`, the "Verified in this
 chapter" table; because that table is stored in the golden notebook, a claim
 that disappears or changes is a regression that nbval reports.
 
+The ledger refuses checks that cannot fail (:class:`ValueError`, naming the
+argument): tolerances that are negative, not finite or both zero; a relative
+tolerance of at least :data:`LOOSE_TOLERANCE`, or an absolute one of at least that
+fraction of the expected magnitude, unless the claim states a ``reason`` (shown in
+its row); a Monte Carlo band of infinitely many standard errors; non-finite
+estimates, expected values or standard errors; an empty ``method``.
+
 There is no global state: two ledgers never share claims.
 """
 
@@ -26,6 +33,11 @@ __all__ = ["Claim", "Ledger", "LedgerTable", "central_difference_gradient", "for
 #: Errors below this are shown as "< 1e-12": their exact digits depend on the
 #: floating-point path (BLAS, compiler), not on the mathematics.
 ERROR_DISPLAY_FLOOR = 1e-12
+
+#: A relative tolerance at or above this, or an absolute tolerance at or above this
+#: fraction of the largest expected magnitude, lets almost any value through: such a
+#: check needs a stated ``reason``.
+LOOSE_TOLERANCE = 0.1
 
 
 def format_error(error: float | None) -> str:
@@ -130,6 +142,31 @@ class LedgerTable:
         )
 
 
+def _require_text(name: str, value: object) -> str:
+    """``value`` if it is a non-empty string, else a TypeError/ValueError naming ``name``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def _require_finite(name: str, value: object, *, positive: bool = False,
+                    nonnegative: bool = False) -> float:
+    """``value`` as a float if it is a finite real number (and of the required sign)."""
+    array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
+    if array is None or array.ndim != 0 or array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    number = float(array)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number!r}")
+    if positive and not number > 0:
+        raise ValueError(f"{name} must be positive, got {number!r}")
+    if nonnegative and number < 0:
+        raise ValueError(f"{name} must be >= 0, got {number!r}")
+    return number
+
+
 def _is_zero(expr: sp.Expr) -> bool:
     """Decide whether a sympy expression is identically zero.
 
@@ -223,6 +260,7 @@ class Ledger:
         difference, which is zero when the check passes.
         """
         self._check_new(claim_id, what)
+        _require_text("method", method)
         difference = sp.sympify(lhs) - sp.sympify(rhs)
         if not _is_zero(difference):
             raise AssertionError(
@@ -241,19 +279,40 @@ class Ledger:
         rtol: float,
         atol: float = 0.0,
         method: str,
+        reason: str | None = None,
     ) -> float:
         """Check ``|value - expected| <= atol + rtol * |expected|`` elementwise.
 
-        Returns the largest relative error (absolute where ``expected`` is 0).
+        ``rtol`` and ``atol`` must be finite, non-negative and not both zero. A
+        loose check (``rtol >= LOOSE_TOLERANCE``, or ``atol`` at least
+        ``LOOSE_TOLERANCE`` times the largest ``|expected|`` when that is non-zero)
+        is refused unless ``reason`` says why it is still meaningful; the reason is
+        shown in the row. ``expected`` must be finite; a non-finite ``value`` fails
+        the claim. Returns the largest relative error (absolute where ``expected``
+        is 0).
         """
         self._check_new(claim_id, what)
-        if rtol < 0 or atol < 0 or (rtol == 0 and atol == 0):
-            raise ValueError("need rtol >= 0, atol >= 0 and at least one positive")
+        method = _require_text("method", method)
+        rtol = _require_finite("rtol", rtol, nonnegative=True)
+        atol = _require_finite("atol", atol, nonnegative=True)
+        if rtol == 0 and atol == 0:
+            raise ValueError("rtol and atol are both 0: at least one must be positive")
+        if reason is not None:
+            method = f"{method}; loose because {_require_text('reason', reason)}"
         got = np.asarray(value, dtype=float)
         want = np.asarray(expected, dtype=float)
         if got.shape != want.shape and got.size != 1 and want.size != 1:
             raise ValueError(f"shapes differ: {got.shape} vs {want.shape}")
-        if not (np.all(np.isfinite(got)) and np.all(np.isfinite(want))):
+        if not np.all(np.isfinite(want)):
+            raise ValueError(f"expected must be finite (claim {claim_id})")
+        magnitude = float(np.max(np.abs(want))) if want.size else 0.0
+        loose = rtol >= LOOSE_TOLERANCE or (magnitude > 0 and atol >= LOOSE_TOLERANCE * magnitude)
+        if loose and reason is None:
+            raise ValueError(
+                f"claim {claim_id}: rtol={rtol:g}, atol={atol:g} against |expected| up to "
+                f"{magnitude:.3g} lets almost anything pass; tighten it or give reason=..."
+            )
+        if not np.all(np.isfinite(got)):
             raise AssertionError(f"claim {claim_id} ({what}) failed: non-finite values")
         deviation = np.abs(got - want)
         ok = deviation <= atol + rtol * np.abs(want)
@@ -284,11 +343,12 @@ class Ledger:
         the table shows it as e.g. ``"1.3 SE"``.
         """
         self._check_new(claim_id, what)
-        if not (standard_error > 0 and math.isfinite(standard_error)):
-            raise ValueError("standard_error must be positive and finite")
-        if not k > 0:
-            raise ValueError("k must be positive")
-        z = abs(float(estimate) - float(expected)) / float(standard_error)
+        method = _require_text("method", method)
+        estimate = _require_finite("estimate", estimate)
+        expected = _require_finite("expected", expected)
+        standard_error = _require_finite("standard_error", standard_error, positive=True)
+        k = _require_finite("k", k, positive=True)
+        z = abs(estimate - expected) / standard_error
         if not z <= k:
             raise AssertionError(
                 f"claim {claim_id} ({what}) failed: estimate {estimate:.6g} is "
@@ -313,11 +373,15 @@ class Ledger:
         KS statistic; the table shows statistic / critical value.
         """
         self._check_new(claim_id, what)
+        method = _require_text("method", method)
         samples = np.asarray(samples, dtype=float)
         if samples.ndim != 1 or samples.size < 2:
             raise ValueError("samples must be a 1-d array with at least 2 values")
-        if not 0 < alpha < 1:
-            raise ValueError("alpha must lie in (0, 1)")
+        if not np.all(np.isfinite(samples)):
+            raise ValueError("samples must be finite")
+        alpha = _require_finite("alpha", alpha, positive=True)
+        if not alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
         statistic = float(stats.kstest(samples, cdf).statistic)
         critical = float(stats.kstwo.ppf(1 - alpha, samples.size))
         if not statistic <= critical:
@@ -349,6 +413,7 @@ class Ledger:
         floor of 10 eps max(|f(x)|, 1) / (h/2).
         Returns the largest deviation from the ``h/2`` estimate (as :meth:`close`).
         """
+        step = _require_finite("step", step, positive=True)
         fine = central_difference_gradient(f, x, step / 2)
         coarse = central_difference_gradient(f, x, step)
         rounding = 10 * np.finfo(float).eps * max(abs(float(f(np.asarray(x, dtype=float)))), 1.0)
@@ -374,6 +439,7 @@ class Ledger:
         optional measured quantity shown in the table (e.g. the smallest slack).
         """
         self._check_new(claim_id, what)
+        method = _require_text("method", method)
         cond = np.asarray(condition)
         if cond.dtype != bool:
             raise ValueError("condition must be boolean (or a boolean array)")

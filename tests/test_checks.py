@@ -151,3 +151,109 @@ def test_gradient_check_passes_and_fails(ledger: Ledger) -> None:
     ledger.gradient("g-1", "gradient of sin sum", f, x, exact)
     with pytest.raises(AssertionError, match="g-2"):
         ledger.gradient("g-2", "gradient off by 1e-5", f, x, exact + 1e-5)
+
+
+# -- refusals: a check that cannot fail is refused, naming the argument ----------
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"rtol": float("inf")}, "rtol"),
+        ({"rtol": float("nan")}, "rtol"),
+        ({"rtol": -1e-9}, "rtol"),
+        ({"rtol": 0.0, "atol": float("inf")}, "atol"),
+        ({"rtol": 1e-9, "atol": -1.0}, "atol"),
+        ({"rtol": 0.0, "atol": 0.0}, "both 0"),
+    ],
+)
+def test_close_refuses_meaningless_tolerances(ledger: Ledger, kwargs: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        ledger.close("c-t", "a value", 2.0, 1.0, method="m", **kwargs)
+    assert ledger.claims == ()
+
+
+def test_close_refuses_non_numeric_tolerance(ledger: Ledger) -> None:
+    with pytest.raises(TypeError, match="rtol"):
+        ledger.close("c-t", "a value", 1.0, 1.0, rtol="1e-9", method="m")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="atol"):
+        ledger.close("c-t", "a value", 1.0, 1.0, rtol=1e-9, atol=True, method="m")
+
+
+def test_close_loose_tolerance_needs_a_reason(ledger: Ledger) -> None:
+    # rtol = 0.5 would pass 1.4 for 1.0: refused without a reason, shown with one.
+    with pytest.raises(ValueError, match="reason"):
+        ledger.close("c-l1", "loose rtol", 1.4, 1.0, rtol=0.5, method="m")
+    # An atol of a tenth of the expected magnitude is as loose.
+    with pytest.raises(ValueError, match="reason"):
+        ledger.close("c-l2", "loose atol", 1.9, 2.0, rtol=0.0, atol=0.2, method="m")
+    ledger.close("c-l3", "loose rtol", 1.4, 1.0, rtol=0.5, method="m",
+                 reason="an order-of-magnitude statement")
+    assert "an order-of-magnitude statement" in ledger.claims[-1].method
+    with pytest.raises(ValueError, match="reason"):
+        ledger.close("c-l4", "empty reason", 1.0, 1.0, rtol=0.5, method="m", reason=" ")
+    # Sound checks still pass: an absolute tolerance against a zero expected value,
+    # and a small one against a large value.
+    ledger.close("c-l5", "residual", 1e-12, 0.0, rtol=0.0, atol=1e-10, method="m")
+    ledger.close("c-l6", "absolute", 1000.0 + 1e-9, 1000.0, rtol=0.0, atol=1e-6, method="m")
+    assert [c.claim_id for c in ledger.claims] == ["c-l3", "c-l5", "c-l6"]
+
+
+def test_close_refuses_non_finite_expected_and_empty_method(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        ledger.close("c-e", "inf", float("inf"), float("inf"), rtol=1e-9, method="m")
+    with pytest.raises(ValueError, match="method"):
+        ledger.close("c-m", "no method", 1.0, 1.0, rtol=1e-9, method="")
+    with pytest.raises(TypeError, match="method"):
+        ledger.close("c-m", "no method", 1.0, 1.0, rtol=1e-9, method=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "named"),
+    [
+        ((0.0, 0.0, 1.0), {"k": float("inf")}, "k"),
+        ((0.0, 0.0, 1.0), {"k": float("nan")}, "k"),
+        ((0.0, 0.0, 1.0), {"k": 0.0}, "k"),
+        ((0.0, 0.0, 1.0), {"k": -4.0}, "k"),
+        ((0.0, 0.0, float("inf")), {}, "standard_error"),
+        ((0.0, 0.0, float("nan")), {}, "standard_error"),
+        ((0.0, 0.0, -1.0), {}, "standard_error"),
+        ((float("nan"), 0.0, 1.0), {}, "estimate"),
+        ((float("inf"), 0.0, 1.0), {}, "estimate"),
+        ((0.0, float("nan"), 1.0), {}, "expected"),
+        ((0.0, 0.0, 1.0), {"method": ""}, "method"),
+    ],
+)
+def test_monte_carlo_refusals(ledger: Ledger, args: tuple, kwargs: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        ledger.monte_carlo("m-r", "a mean", *args, **kwargs)
+    assert ledger.claims == ()
+
+
+def test_ks_test_refusals(ledger: Ledger) -> None:
+    samples = np.random.default_rng(2).standard_normal(100)
+    for alpha in (0.0, 1.0, float("nan"), float("inf"), -0.1):
+        with pytest.raises(ValueError, match="alpha"):
+            ledger.ks_test("k-r", "normal", samples, stats.norm.cdf, alpha=alpha)
+    with pytest.raises(ValueError, match="finite"):
+        ledger.ks_test("k-r", "normal", np.append(samples, np.nan), stats.norm.cdf)
+    with pytest.raises(ValueError, match="method"):
+        ledger.ks_test("k-r", "normal", samples, stats.norm.cdf, method=" ")
+    assert ledger.claims == ()
+
+
+def test_holds_and_symbolic_need_a_method(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="method"):
+        ledger.holds("h-m", "true", np.array([True]), method="")
+    with pytest.raises(TypeError, match="method"):
+        ledger.holds("h-m", "true", np.array([True]), method=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="method"):
+        ledger.symbolic("s-m", "x = x", x, x, method="")
+    assert ledger.claims == ()
+
+
+def test_gradient_refuses_bad_step(ledger: Ledger) -> None:
+    f = lambda v: float(np.sum(v**2))  # noqa: E731
+    point = np.array([1.0, 2.0])
+    for step in (0.0, -1e-4, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="step"):
+            ledger.gradient("g-s", "gradient", f, point, 2 * point, step=step)
+    assert ledger.claims == ()
