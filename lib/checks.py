@@ -14,6 +14,12 @@ fraction of the expected magnitude, unless the claim states a ``reason`` (shown 
 its row); a Monte Carlo band of infinitely many standard errors; non-finite
 estimates, expected values or standard errors; an empty ``method``.
 
+Random claims (Monte Carlo bands and Kolmogorov-Smirnov tests) share one
+false-alarm budget, :data:`FALSE_ALARM_BUDGET`, over at most
+:data:`RANDOM_CLAIMS_CAP` of them: the band :data:`MONTE_CARLO_K` and the KS level
+:data:`PER_CLAIM_ALPHA` follow from it, and a claim that wants another needs a
+``reason``. Each such row shows its resolution, the smallest error it would see.
+
 There is no global state: two ledgers never share claims.
 """
 
@@ -28,7 +34,17 @@ import numpy as np
 import sympy as sp
 from scipy import stats
 
-__all__ = ["Claim", "Ledger", "LedgerTable", "central_difference_gradient", "format_error"]
+__all__ = [
+    "FALSE_ALARM_BUDGET",
+    "MONTE_CARLO_K",
+    "PER_CLAIM_ALPHA",
+    "RANDOM_CLAIMS_CAP",
+    "Claim",
+    "Ledger",
+    "LedgerTable",
+    "central_difference_gradient",
+    "format_error",
+]
 
 #: Errors below this are shown as "< 1e-12": their exact digits depend on the
 #: floating-point path (BLAS, compiler), not on the mathematics.
@@ -38,6 +54,20 @@ ERROR_DISPLAY_FLOOR = 1e-12
 #: fraction of the largest expected magnitude, lets almost any value through: such a
 #: check needs a stated ``reason``.
 LOOSE_TOLERANCE = 0.1
+
+#: The book's false-alarm budget: the probability that any random claim (a Monte
+#: Carlo band or a Kolmogorov-Smirnov test) anywhere in the book fails when nothing
+#: is wrong, for a fresh draw of the seeds.
+FALSE_ALARM_BUDGET = 1e-6
+#: The most random claims the whole book may make; ``tests/test_goldens.py`` counts
+#: them in the executed chapters and fails above this.
+RANDOM_CLAIMS_CAP = 200
+#: The budget shared equally over the cap (a union bound): each random claim may fail
+#: by chance with probability at most this. It is the default KS level.
+PER_CLAIM_ALPHA = FALSE_ALARM_BUDGET / RANDOM_CLAIMS_CAP
+#: The default Monte Carlo band in standard errors: the two-sided normal quantile
+#: Phi^{-1}(1 - PER_CLAIM_ALPHA / 2), about 5.85.
+MONTE_CARLO_K = float(stats.norm.isf(PER_CLAIM_ALPHA / 2))
 
 
 def format_error(error: float | None) -> str:
@@ -111,9 +141,18 @@ class LedgerTable:
 
     headers = ("id", "claim", "method", "measured error")
 
-    def __init__(self, title: str, claims: Iterable[Claim]):
+    def __init__(self, title: str, claims: Iterable[Claim], random_comparisons: int = 0):
         self.title = title
         self.rows = [(c.claim_id, c.what, c.method, c.error) for c in claims]
+        self.random_comparisons = int(random_comparisons)
+
+    @property
+    def summary(self) -> str:
+        """The closing line; the golden tests count the random comparisons in it."""
+        return (
+            f"{len(self.rows)} claims verified; "
+            f"{self.random_comparisons} random comparisons (Monte Carlo or KS)"
+        )
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -126,8 +165,7 @@ class LedgerTable:
         line = "  ".join(h.ljust(w) for h, w in zip(self.headers, widths))
         rule = "  ".join("-" * w for w in widths)
         body = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in self.rows]
-        summary = f"{len(self.rows)} claims verified"
-        return "\n".join([self.title, line, rule, *body, summary])
+        return "\n".join([self.title, line, rule, *body, self.summary])
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
@@ -135,7 +173,7 @@ class LedgerTable:
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
             for row in self.rows
         )
-        caption = html.escape(f"{self.title}: {len(self.rows)} claims verified")
+        caption = html.escape(f"{self.title}: {self.summary}")
         return (
             f'<table class="ledger"><caption>{caption}</caption>'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -212,6 +250,7 @@ class Ledger:
             raise ValueError("chapter must be a non-empty string")
         self.chapter = chapter
         self._claims: list[Claim] = []
+        self._random_comparisons = 0
 
     # -- bookkeeping --------------------------------------------------------
     def _record(self, claim_id: str, what: str, method: str, error: float | None) -> None:
@@ -230,9 +269,21 @@ class Ledger:
         """The recorded claims, oldest first."""
         return tuple(self._claims)
 
+    @property
+    def random_comparisons(self) -> int:
+        """How many comparisons made so far can fail by chance (Monte Carlo or KS).
+
+        Each uses the book's per-claim level :data:`PER_CLAIM_ALPHA` (or states a
+        reason for another); the whole book may make at most
+        :data:`RANDOM_CLAIMS_CAP` of them.
+        """
+        return self._random_comparisons
+
     def table(self) -> LedgerTable:
         """The "Verified in this chapter" table (text and HTML representations)."""
-        return LedgerTable(f"Verified in this chapter: {self.chapter}", self._claims)
+        return LedgerTable(
+            f"Verified in this chapter: {self.chapter}", self._claims, self._random_comparisons
+        )
 
     def summary(self) -> str:
         """One line for the book's verification page, e.g. ``"12 of 12 passed"``.
@@ -334,27 +385,51 @@ class Ledger:
         expected: float,
         standard_error: float,
         *,
-        k: float = 4.0,
+        k: float | None = None,
+        reason: str | None = None,
         method: str = "Monte Carlo",
     ) -> float:
-        """Check a Monte Carlo estimate lies within ``k`` standard errors.
+        """Check a Monte Carlo estimate lies within ``k`` standard errors of ``expected``.
 
-        Returns the deviation in standard errors, ``|estimate - expected| / se``;
-        the table shows it as e.g. ``"1.3 SE"``.
+        The band is not chosen per claim: by default ``k`` is :data:`MONTE_CARLO_K`,
+        which follows from the book's :data:`FALSE_ALARM_BUDGET`. Another ``k`` needs
+        a ``reason`` (shown in the row). ``standard_error`` must be the standard
+        error of ``estimate`` (positive and finite). The row shows the deviation in
+        standard errors and the resolution ``k * SE / |expected|`` (``k * SE`` when
+        ``expected`` is 0): a bias of that size could pass unseen, so it is what
+        the check can detect. Returns the deviation ``|estimate - expected| / SE``.
         """
         self._check_new(claim_id, what)
         method = _require_text("method", method)
         estimate = _require_finite("estimate", estimate)
         expected = _require_finite("expected", expected)
         standard_error = _require_finite("standard_error", standard_error, positive=True)
-        k = _require_finite("k", k, positive=True)
+        if k is None:
+            if reason is not None:
+                raise ValueError("reason is only for a k other than the book's MONTE_CARLO_K")
+            k = MONTE_CARLO_K
+        else:
+            k = _require_finite("k", k, positive=True)
+            if reason is None:
+                raise ValueError(
+                    f"claim {claim_id}: k={k:g} replaces the book's band of "
+                    f"{MONTE_CARLO_K:.2f} standard errors; give reason=..."
+                )
+            method = f"{method}; k because {_require_text('reason', reason)}"
         z = abs(estimate - expected) / standard_error
         if not z <= k:
             raise AssertionError(
                 f"claim {claim_id} ({what}) failed: estimate {estimate:.6g} is "
-                f"{z:.2f} standard errors from {expected:.6g} (allowed {k:g})"
+                f"{z:.2f} standard errors from {expected:.6g} (allowed {k:.2f})"
             )
-        self._claims.append(Claim(claim_id, what, f"{method}, |z| <= {k:g}", f"{z:.1f} SE"))
+        if expected != 0:
+            resolution = f"resolves {k * standard_error / abs(expected):.0e} rel."
+        else:
+            resolution = f"resolves {k * standard_error:.0e} abs."
+        self._claims.append(
+            Claim(claim_id, what, f"{method}, |z| <= {k:.2f}", f"{z:.1f} SE; {resolution}")
+        )
+        self._random_comparisons += 1
         return z
 
     def ks_test(
@@ -364,13 +439,18 @@ class Ledger:
         samples: np.ndarray,
         cdf: Callable[[np.ndarray], np.ndarray],
         *,
-        alpha: float = 1e-3,
+        alpha: float | None = None,
+        reason: str | None = None,
         method: str = "Kolmogorov-Smirnov",
     ) -> float:
         """Check samples against a CDF: KS statistic below the level-``alpha`` critical value.
 
-        The critical value is the exact one of ``scipy.stats.kstwo``. Returns the
-        KS statistic; the table shows statistic / critical value.
+        By default ``alpha`` is :data:`PER_CLAIM_ALPHA`, the book's false-alarm
+        budget shared over its random claims; another ``alpha`` needs a ``reason``
+        (shown in the row). The critical value is the exact one of
+        ``scipy.stats.kstwo``. Returns the KS statistic; the table shows statistic /
+        critical value, and the critical value itself as the resolution: a CDF
+        that is off by less than that everywhere can pass.
         """
         self._check_new(claim_id, what)
         method = _require_text("method", method)
@@ -379,11 +459,22 @@ class Ledger:
             raise ValueError("samples must be a 1-d array with at least 2 values")
         if not np.all(np.isfinite(samples)):
             raise ValueError("samples must be finite")
-        alpha = _require_finite("alpha", alpha, positive=True)
-        if not alpha < 1:
-            raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+        if alpha is None:
+            if reason is not None:
+                raise ValueError("reason is only for an alpha other than PER_CLAIM_ALPHA")
+            alpha = PER_CLAIM_ALPHA
+        else:
+            alpha = _require_finite("alpha", alpha, positive=True)
+            if not alpha < 1:
+                raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+            if reason is None:
+                raise ValueError(
+                    f"claim {claim_id}: alpha={alpha:g} replaces the book's per-claim level "
+                    f"{PER_CLAIM_ALPHA:.0e}; give reason=..."
+                )
+            method = f"{method}; alpha because {_require_text('reason', reason)}"
         statistic = float(stats.kstest(samples, cdf).statistic)
-        critical = float(stats.kstwo.ppf(1 - alpha, samples.size))
+        critical = float(stats.kstwo.isf(alpha, samples.size))
         if not statistic <= critical:
             raise AssertionError(
                 f"claim {claim_id} ({what}) failed: KS statistic {statistic:.4g} exceeds "
@@ -391,8 +482,10 @@ class Ledger:
             )
         ratio = statistic / critical
         self._claims.append(
-            Claim(claim_id, what, f"{method}, alpha={alpha:g}", f"D/D_crit={ratio:.2f}")
+            Claim(claim_id, what, f"{method}, alpha={alpha:.0e}",
+                  f"D/D_crit={ratio:.2f}; resolves {critical:.0e}")
         )
+        self._random_comparisons += 1
         return statistic
 
     def gradient(
@@ -432,14 +525,21 @@ class Ledger:
         *,
         method: str,
         margin: float | None = None,
+        random: int = 0,
     ) -> bool:
         """Check a condition that is not an equality (an inequality on a grid, a sign...).
 
         ``condition`` may be an array: every element must be true. ``margin`` is an
         optional measured quantity shown in the table (e.g. the smallest slack).
+        ``random`` is the number of comparisons in ``condition`` that can fail by
+        chance (an estimate against a band of :data:`MONTE_CARLO_K` standard errors,
+        a KS statistic against its level-:data:`PER_CLAIM_ALPHA` critical value);
+        they count toward the book's :data:`RANDOM_CLAIMS_CAP`.
         """
         self._check_new(claim_id, what)
         method = _require_text("method", method)
+        if isinstance(random, bool) or not isinstance(random, (int, np.integer)) or random < 0:
+            raise ValueError(f"random must be a non-negative integer, got {random!r}")
         cond = np.asarray(condition)
         if cond.dtype != bool:
             raise ValueError("condition must be boolean (or a boolean array)")
@@ -452,4 +552,5 @@ class Ledger:
             )
         shown = "holds" if margin is None else f"margin {format_error(abs(margin))}"
         self._claims.append(Claim(claim_id, what, method, shown))
+        self._random_comparisons += int(random)
         return True

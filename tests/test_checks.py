@@ -7,7 +7,15 @@ import pytest
 import sympy as sp
 from scipy import stats
 
-from lib.checks import Ledger, central_difference_gradient, format_error
+from lib.checks import (
+    FALSE_ALARM_BUDGET,
+    MONTE_CARLO_K,
+    PER_CLAIM_ALPHA,
+    RANDOM_CLAIMS_CAP,
+    Ledger,
+    central_difference_gradient,
+    format_error,
+)
 
 x, n = sp.symbols("x n", positive=True)
 
@@ -257,3 +265,64 @@ def test_gradient_refuses_bad_step(ledger: Ledger) -> None:
         with pytest.raises(ValueError, match="step"):
             ledger.gradient("g-s", "gradient", f, point, 2 * point, step=step)
     assert ledger.claims == ()
+
+
+# -- one false-alarm budget -------------------------------------------------------
+def test_budget_constants_follow_from_the_budget() -> None:
+    assert FALSE_ALARM_BUDGET <= 1e-6
+    assert PER_CLAIM_ALPHA * RANDOM_CLAIMS_CAP == pytest.approx(FALSE_ALARM_BUDGET)
+    # The two-sided tail beyond MONTE_CARLO_K is the per-claim share.
+    assert 2 * stats.norm.sf(MONTE_CARLO_K) == pytest.approx(PER_CLAIM_ALPHA, rel=1e-9)
+    assert 5.8 < MONTE_CARLO_K < 5.9
+
+
+def test_monte_carlo_default_band_and_resolution(ledger: Ledger) -> None:
+    # 5.8 SE passes, 5.9 SE fails: the band is MONTE_CARLO_K, not a chosen 4.
+    ledger.monte_carlo("m-b1", "inside", 1.0 + 5.8 * 0.01, 1.0, 0.01)
+    with pytest.raises(AssertionError, match="m-b2"):
+        ledger.monte_carlo("m-b2", "outside", 1.0 + 5.9 * 0.01, 1.0, 0.01)
+    row = ledger.claims[-1]
+    assert row.method.endswith(f"|z| <= {MONTE_CARLO_K:.2f}")
+    # resolution k SE / |expected| = 5.85 * 0.01 / 1 -> "6e-02 rel."
+    assert row.error == "5.8 SE; resolves 6e-02 rel."
+    ledger.monte_carlo("m-b3", "zero mean", 0.001, 0.0, 0.001)
+    assert ledger.claims[-1].error == "1.0 SE; resolves 6e-03 abs."
+
+
+def test_own_k_or_alpha_needs_a_reason(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="reason"):
+        ledger.monte_carlo("m-k", "own k", 0.0, 0.0, 1.0, k=3.0)
+    with pytest.raises(ValueError, match="reason"):
+        ledger.monte_carlo("m-k", "reason without k", 0.0, 0.0, 1.0, reason="why")
+    ledger.monte_carlo("m-k", "own k", 0.0, 0.0, 1.0, k=3.0, reason="a power claim")
+    assert "a power claim" in ledger.claims[-1].method
+    assert ledger.claims[-1].method.endswith("|z| <= 3.00")
+    samples = np.random.default_rng(3).standard_normal(500)
+    with pytest.raises(ValueError, match="reason"):
+        ledger.ks_test("k-a", "own alpha", samples, stats.norm.cdf, alpha=1e-3)
+    ledger.ks_test("k-a", "own alpha", samples, stats.norm.cdf, alpha=1e-3, reason="why not")
+    assert "why not" in ledger.claims[-1].method
+
+
+def test_ks_test_default_level_and_resolution(ledger: Ledger) -> None:
+    samples = np.random.default_rng(4).standard_normal(1000)
+    ledger.ks_test("k-d", "normal", samples, stats.norm.cdf)
+    row = ledger.claims[-1]
+    assert row.method.endswith(f"alpha={PER_CLAIM_ALPHA:.0e}")
+    critical = stats.kstwo.isf(PER_CLAIM_ALPHA, 1000)
+    assert row.error.endswith(f"resolves {critical:.0e}")
+    # A shift of a quarter standard deviation moves the CDF by about 0.1 > 0.099.
+    with pytest.raises(AssertionError, match="k-s"):
+        ledger.ks_test("k-s", "shifted", samples + 0.25, stats.norm.cdf)
+
+
+def test_random_comparisons_are_counted_in_the_summary(ledger: Ledger) -> None:
+    samples = np.random.default_rng(5).standard_normal(400)
+    ledger.monte_carlo("r-1", "mean", samples.mean(), 0.0, 0.05)
+    ledger.ks_test("r-2", "law", samples, stats.norm.cdf)
+    ledger.holds("r-3", "twelve bands", np.ones(12, dtype=bool), method="m", random=12)
+    ledger.holds("r-4", "not random", np.array([True]), method="m")
+    assert ledger.random_comparisons == 14
+    assert repr(ledger.table()).endswith("4 claims verified; 14 random comparisons (Monte Carlo or KS)")
+    with pytest.raises(ValueError, match="random"):
+        ledger.holds("r-5", "bad count", np.array([True]), method="m", random=-1)

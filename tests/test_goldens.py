@@ -6,6 +6,7 @@ something if the golden was generated from the chapter as it is now.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -53,3 +54,29 @@ def test_golden_is_executed(chapter: Path) -> None:
     )
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, f"{golden.name} stores an error output"
+
+
+def test_random_comparisons_stay_within_the_false_alarm_budget() -> None:
+    """The book's random comparisons (Monte Carlo, KS) may not exceed RANDOM_CLAIMS_CAP.
+
+    Each chapter's last cell shows its ledger table, whose closing line counts them;
+    the default band and level in ``lib.checks`` assume at most the cap in all.
+    """
+    from lib.checks import RANDOM_CLAIMS_CAP
+
+    counts = {}
+    for chapter in CHAPTERS:
+        golden = ROOT / "tests" / "notebooks" / f"{chapter.stem}.ipynb"
+        if not golden.exists():
+            pytest.skip("reported by test_golden_matches_source")
+        stored = nbformat.read(golden, as_version=4)
+        last = [c for c in stored.cells if c.cell_type == "code"][-1]
+        text = "".join(o.get("data", {}).get("text/plain", "") for o in last.outputs)
+        found = re.search(r"(\d+) claims verified; (\d+) random comparisons", text)
+        assert found, f"{golden.name}: the last cell does not show the ledger table"
+        counts[chapter.stem] = int(found.group(2))
+    total = sum(counts.values())
+    assert total <= RANDOM_CLAIMS_CAP, (
+        f"the book makes {total} random comparisons {counts}, more than the "
+        f"RANDOM_CLAIMS_CAP = {RANDOM_CLAIMS_CAP} its false-alarm budget is shared over"
+    )
