@@ -20,6 +20,14 @@ false-alarm budget, :data:`FALSE_ALARM_BUDGET`, over at most
 :data:`PER_CLAIM_ALPHA` follow from it, and a claim that wants another needs a
 ``reason``. Each such row shows its resolution, the smallest error it would see.
 
+Every claim says where its evidence comes from (:data:`EVIDENCE_KINDS`), and the
+verification page counts the kinds: a symbolic claim says which SymPy operations
+produced its left side (``derived_by=``) or that its two sides are equal as built
+(``by_construction=True``), and one whose difference is already zero before any
+simplification must say one of them; a numerical claim names its reference
+(``reference=``) and says when that reference runs the same code as ``lib``
+(``same_code_path=True``); bitwise identical values are shown as such.
+
 There is no global state: two ledgers never share claims.
 """
 
@@ -35,6 +43,7 @@ import sympy as sp
 from scipy import stats
 
 __all__ = [
+    "EVIDENCE_KINDS",
     "FALSE_ALARM_BUDGET",
     "MONTE_CARLO_K",
     "PER_CLAIM_ALPHA",
@@ -68,6 +77,26 @@ PER_CLAIM_ALPHA = FALSE_ALARM_BUDGET / RANDOM_CLAIMS_CAP
 #: The default Monte Carlo band in standard errors: the two-sided normal quantile
 #: Phi^{-1}(1 - PER_CLAIM_ALPHA / 2), about 5.85.
 MONTE_CARLO_K = float(stats.norm.isf(PER_CLAIM_ALPHA / 2))
+
+#: Where a claim's evidence comes from; every claim has exactly one of these.
+#:
+#: ``sympy``         SymPy reduces lhs - rhs to zero (the sides were derived or typed)
+#: ``construction``  the two sides are equal as built: the claim records a definition
+#: ``reference``     a number against an independent computation (quadrature, mpmath,
+#:                   another library, central differences...)
+#: ``same_code``     a number against a reference that runs the same code as ``lib``
+#: ``identical``     a number bitwise equal to its reference, with no reason given
+#: ``random``        Monte Carlo bands and Kolmogorov-Smirnov tests
+#: ``condition``     an inequality or property checked on a grid or sample
+EVIDENCE_KINDS: dict[str, str] = {
+    "sympy": "SymPy",
+    "construction": "by construction",
+    "reference": "independent reference",
+    "same_code": "same code path",
+    "identical": "identical values",
+    "random": "Monte Carlo / KS",
+    "condition": "condition",
+}
 
 
 def format_error(error: float | None) -> str:
@@ -134,6 +163,8 @@ class Claim:
     what: str
     method: str
     error: str
+    #: One of the keys of :data:`EVIDENCE_KINDS`.
+    evidence: str = "reference"
 
 
 class LedgerTable:
@@ -205,6 +236,13 @@ def _require_finite(name: str, value: object, *, positive: bool = False,
     return number
 
 
+def _structurally_zero(expr: sp.Basic) -> bool:
+    """True when ``expr`` is zero as built, before any simplification is tried."""
+    if isinstance(expr, sp.MatrixBase):
+        return all(entry == 0 for entry in expr)
+    return expr == 0
+
+
 def _is_zero(expr: sp.Expr) -> bool:
     """Decide whether a sympy expression is identically zero.
 
@@ -239,7 +277,7 @@ class Ledger:
     >>> import sympy as sp
     >>> ledger = Ledger("demo")
     >>> x = sp.symbols("x")
-    >>> ledger.symbolic("d-1", "d/dx x^2 = 2x", sp.diff(x**2, x), 2 * x)
+    >>> ledger.symbolic("d-1", "d/dx x^2 = 2x", sp.diff(x**2, x), 2 * x, derived_by="diff")
     0
     >>> len(ledger.table())
     1
@@ -253,8 +291,10 @@ class Ledger:
         self._random_comparisons = 0
 
     # -- bookkeeping --------------------------------------------------------
-    def _record(self, claim_id: str, what: str, method: str, error: float | None) -> None:
-        self._claims.append(Claim(claim_id, what, method, format_error(error)))
+    def _record(
+        self, claim_id: str, what: str, method: str, error: float | None, evidence: str
+    ) -> None:
+        self._claims.append(Claim(claim_id, what, method, format_error(error), evidence))
 
     def _check_new(self, claim_id: str, what: str) -> None:
         if not isinstance(claim_id, str) or not claim_id:
@@ -279,6 +319,13 @@ class Ledger:
         """
         return self._random_comparisons
 
+    def evidence_counts(self) -> dict[str, int]:
+        """Number of claims of each kind of evidence, keyed as :data:`EVIDENCE_KINDS`."""
+        counts = dict.fromkeys(EVIDENCE_KINDS, 0)
+        for claim in self._claims:
+            counts[claim.evidence] += 1
+        return counts
+
     def table(self) -> LedgerTable:
         """The "Verified in this chapter" table (text and HTML representations)."""
         return LedgerTable(
@@ -302,22 +349,71 @@ class Ledger:
         lhs: sp.Expr,
         rhs: sp.Expr = sp.Integer(0),
         *,
-        method: str = "sympy: difference simplifies to 0",
+        derived_by: str | None = None,
+        by_construction: bool = False,
     ) -> sp.Expr:
         """Check ``lhs == rhs`` exactly: sympy reduces ``lhs - rhs`` to zero.
 
         ``lhs`` and ``rhs`` may be matrices (checked entry by entry), so several
-        cases of one claim can be proved in a single check. Returns the simplified
-        difference, which is zero when the check passes.
+        cases of one claim can be proved in a single check.
+
+        SymPy evaluates as it builds, so the difference is often zero before any
+        check runs: that is sound when one side came out of SymPy operations on the
+        definitions (``integrate``, ``solve``, ``series``...) and is in standard
+        form, and a tautology when both sides were typed the same way. Such a claim
+        must therefore say which: ``derived_by`` names the SymPy operations that
+        produced ``lhs`` from the definitions (the row shows "sympy: ..."), or
+        ``by_construction=True`` records an equality that holds by definition (the
+        row says so). Without either it is refused with :class:`ValueError`, as is
+        the same Python object on both sides unless ``derived_by`` explains it (SymPy's
+        cache returns the typed object itself when a derivation lands exactly on
+        it). Returns the simplified difference,
+        which is zero when the check passes.
         """
         self._check_new(claim_id, what)
-        _require_text("method", method)
-        difference = sp.sympify(lhs) - sp.sympify(rhs)
+        if not isinstance(by_construction, bool):
+            raise TypeError("by_construction must be True or False")
+        if derived_by is not None:
+            derived_by = _require_text("derived_by", derived_by)
+            if by_construction:
+                raise ValueError("give derived_by or by_construction=True, not both")
+        left, right = sp.sympify(lhs), sp.sympify(rhs)
+        # The same object on both sides compares a value with itself. SymPy's cache
+        # also returns one object when a derived side comes out exactly as typed
+        # (integrate(exp(-x t), (x, 0, oo)) is the very object 1/t), so only a claim
+        # that names the operations deriving lhs may have it.
+        if lhs is rhs and derived_by is None and not isinstance(left, sp.Number):
+            raise ValueError(
+                f"claim {claim_id}: lhs and rhs are the same object; the claim compares "
+                "a value with itself (if SymPy derived lhs and its cache returned the "
+                "typed object, say how with derived_by)"
+            )
+        difference = left - right
+        as_built = _structurally_zero(difference)
+        if as_built and derived_by is None and not by_construction:
+            raise ValueError(
+                f"claim {claim_id}: lhs - rhs is already 0 as built, before any check: "
+                "say how lhs was obtained (derived_by='integrate, simplify') or that the "
+                "equality holds by definition (by_construction=True)"
+            )
+        if by_construction and not as_built:
+            raise ValueError(
+                f"claim {claim_id}: by_construction=True but the sides differ as built; "
+                "the check is then a simplification (use derived_by or neither)"
+            )
         if not _is_zero(difference):
             raise AssertionError(
                 f"claim {claim_id} ({what}) failed: lhs - rhs = {sp.simplify(difference)}"
             )
-        self._record(claim_id, what, method, None)
+        if by_construction:
+            method, evidence = "by construction: the sides are equal as defined", "construction"
+        elif derived_by is not None and as_built:
+            method, evidence = f"sympy: {derived_by}", "sympy"
+        elif derived_by is not None:
+            method, evidence = f"sympy: {derived_by}; difference simplifies to 0", "sympy"
+        else:
+            method, evidence = "sympy: difference simplifies to 0", "sympy"
+        self._record(claim_id, what, method, None, evidence)
         return sp.simplify(difference)
 
     def close(
@@ -329,10 +425,19 @@ class Ledger:
         *,
         rtol: float,
         atol: float = 0.0,
-        method: str,
+        reference: str,
+        same_code_path: bool = False,
         reason: str | None = None,
     ) -> float:
         """Check ``|value - expected| <= atol + rtol * |expected|`` elementwise.
+
+        ``reference`` names how ``expected`` was computed ("mpmath, 30 digits",
+        "scipy quad", "POT ot.emd2"); it is the row's method. ``same_code_path=True``
+        says that computation runs the same code as the ``lib`` function under test
+        (the same SciPy routine it calls, say), so it cannot catch a bug there; the
+        row says "same code path". A ``value`` bitwise identical to ``expected`` is
+        shown as "identical values" unless ``reason`` says why that still checks
+        something.
 
         ``rtol`` and ``atol`` must be finite, non-negative and not both zero. A
         loose check (``rtol >= LOOSE_TOLERANCE``, or ``atol`` at least
@@ -343,13 +448,18 @@ class Ledger:
         is 0).
         """
         self._check_new(claim_id, what)
-        method = _require_text("method", method)
+        method = _require_text("reference", reference)
+        if not isinstance(same_code_path, bool):
+            raise TypeError("same_code_path must be True or False")
         rtol = _require_finite("rtol", rtol, nonnegative=True)
         atol = _require_finite("atol", atol, nonnegative=True)
         if rtol == 0 and atol == 0:
             raise ValueError("rtol and atol are both 0: at least one must be positive")
+        evidence = "reference"
+        if same_code_path:
+            method, evidence = f"{method}; same code path as lib", "same_code"
         if reason is not None:
-            method = f"{method}; loose because {_require_text('reason', reason)}"
+            method = f"{method}; because {_require_text('reason', reason)}"
         got = np.asarray(value, dtype=float)
         want = np.asarray(expected, dtype=float)
         if got.shape != want.shape and got.size != 1 and want.size != 1:
@@ -374,7 +484,9 @@ class Ledger:
                 f"claim {claim_id} ({what}) failed: max relative error {error:.3e} "
                 f"exceeds rtol={rtol:g}, atol={atol:g}"
             )
-        self._record(claim_id, what, method, error)
+        if reason is None and got.shape == want.shape and np.array_equal(got, want):
+            method, evidence = f"{method}; identical values", "identical"
+        self._record(claim_id, what, method, error, evidence)
         return error
 
     def monte_carlo(
@@ -427,7 +539,8 @@ class Ledger:
         else:
             resolution = f"resolves {k * standard_error:.0e} abs."
         self._claims.append(
-            Claim(claim_id, what, f"{method}, |z| <= {k:.2f}", f"{z:.1f} SE; {resolution}")
+            Claim(claim_id, what, f"{method}, |z| <= {k:.2f}", f"{z:.1f} SE; {resolution}",
+                  "random")
         )
         self._random_comparisons += 1
         return z
@@ -483,7 +596,7 @@ class Ledger:
         ratio = statistic / critical
         self._claims.append(
             Claim(claim_id, what, f"{method}, alpha={alpha:.0e}",
-                  f"D/D_crit={ratio:.2f}; resolves {critical:.0e}")
+                  f"D/D_crit={ratio:.2f}; resolves {critical:.0e}", "random")
         )
         self._random_comparisons += 1
         return statistic
@@ -514,7 +627,7 @@ class Ledger:
         return self.close(
             claim_id, what, np.reshape(np.asarray(gradient, dtype=float), fine.shape), fine,
             rtol=0.0, atol=tolerance,
-            method=f"central differences, h={step:g} and h/2; tol 4|D(h) - D(h/2)| + rounding",
+            reference=f"central differences, h={step:g} and h/2; tol 4|D(h) - D(h/2)| + rounding",
         )
 
     def holds(
@@ -551,6 +664,7 @@ class Ledger:
                 f"claim {claim_id} ({what}) failed at {failures} of {cond.size} points"
             )
         shown = "holds" if margin is None else f"margin {format_error(abs(margin))}"
-        self._claims.append(Claim(claim_id, what, method, shown))
+        evidence = "random" if random else "condition"
+        self._claims.append(Claim(claim_id, what, method, shown, evidence))
         self._random_comparisons += int(random)
         return True

@@ -8,6 +8,7 @@ import sympy as sp
 from scipy import stats
 
 from lib.checks import (
+    EVIDENCE_KINDS,
     FALSE_ALARM_BUDGET,
     MONTE_CARLO_K,
     PER_CLAIM_ALPHA,
@@ -46,24 +47,24 @@ def test_symbolic_matrices_are_checked_entrywise(ledger: Ledger) -> None:
 
 
 def test_close_passes_and_fails(ledger: Ledger) -> None:
-    error = ledger.close("c-1", "pi", 3.14159265, np.pi, rtol=1e-8, method="arithmetic")
+    error = ledger.close("c-1", "pi", 3.14159265, np.pi, rtol=1e-8, reference="arithmetic")
     assert 0 < error < 1e-8
     with pytest.raises(AssertionError, match="c-2"):
-        ledger.close("c-2", "pi", 3.14, np.pi, rtol=1e-8, method="arithmetic")
+        ledger.close("c-2", "pi", 3.14, np.pi, rtol=1e-8, reference="arithmetic")
     with pytest.raises(AssertionError, match="non-finite"):
-        ledger.close("c-3", "nan", np.nan, 1.0, rtol=1e-8, method="arithmetic")
+        ledger.close("c-3", "nan", np.nan, 1.0, rtol=1e-8, reference="arithmetic")
 
 
 def test_close_arrays_use_worst_element(ledger: Ledger) -> None:
     with pytest.raises(AssertionError, match="c-arr"):
-        ledger.close("c-arr", "arrays", [1.0, 2.0, 3.1], [1.0, 2.0, 3.0], rtol=1e-3, method="m")
+        ledger.close("c-arr", "arrays", [1.0, 2.0, 3.1], [1.0, 2.0, 3.0], rtol=1e-3, reference="m")
 
 
 def test_close_rejects_bad_tolerances(ledger: Ledger) -> None:
     with pytest.raises(ValueError):
-        ledger.close("c-4", "no tolerance", 1.0, 1.0, rtol=0.0, method="m")
+        ledger.close("c-4", "no tolerance", 1.0, 1.0, rtol=0.0, reference="m")
     with pytest.raises(ValueError):
-        ledger.close("c-5", "negative", 1.0, 1.0, rtol=-1.0, method="m")
+        ledger.close("c-5", "negative", 1.0, 1.0, rtol=-1.0, reference="m")
 
 
 def test_monte_carlo_within_and_outside_k_se(ledger: Ledger) -> None:
@@ -97,25 +98,25 @@ def test_holds(ledger: Ledger) -> None:
 
 
 def test_duplicate_and_empty_ids_are_rejected(ledger: Ledger) -> None:
-    ledger.symbolic("d-1", "trivial", x, x)
+    ledger.symbolic("d-1", "trivial", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
     with pytest.raises(ValueError, match="already"):
-        ledger.symbolic("d-1", "again", x, x)
+        ledger.symbolic("d-1", "again", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
     with pytest.raises(ValueError):
-        ledger.symbolic("", "no id", x, x)
+        ledger.symbolic("", "no id", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
     with pytest.raises(ValueError):
         Ledger("")
 
 
 def test_ledgers_do_not_share_state() -> None:
     first, second = Ledger("a"), Ledger("b")
-    first.symbolic("a-1", "trivial", x, x)
+    first.symbolic("a-1", "trivial", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
     assert len(second.claims) == 0
-    second.symbolic("a-1", "same id, other ledger", x, x)
+    second.symbolic("a-1", "same id, other ledger", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
 
 
 def test_table_renders_every_claim(ledger: Ledger) -> None:
-    ledger.symbolic("t-1", "identity", x, x)
-    ledger.close("t-2", "number", 1.0 + 1e-9, 1.0, rtol=1e-6, method="m")
+    ledger.symbolic("t-1", "identity", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
+    ledger.close("t-2", "number", 1.0 + 1e-9, 1.0, rtol=1e-6, reference="m")
     table = ledger.table()
     text = repr(table)
     assert "t-1" in text and "t-2" in text and "2 claims verified" in text
@@ -175,43 +176,43 @@ def test_gradient_check_passes_and_fails(ledger: Ledger) -> None:
 )
 def test_close_refuses_meaningless_tolerances(ledger: Ledger, kwargs: dict, named: str) -> None:
     with pytest.raises(ValueError, match=named):
-        ledger.close("c-t", "a value", 2.0, 1.0, method="m", **kwargs)
+        ledger.close("c-t", "a value", 2.0, 1.0, reference="m", **kwargs)
     assert ledger.claims == ()
 
 
 def test_close_refuses_non_numeric_tolerance(ledger: Ledger) -> None:
     with pytest.raises(TypeError, match="rtol"):
-        ledger.close("c-t", "a value", 1.0, 1.0, rtol="1e-9", method="m")  # type: ignore[arg-type]
+        ledger.close("c-t", "a value", 1.0, 1.0, rtol="1e-9", reference="m")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="atol"):
-        ledger.close("c-t", "a value", 1.0, 1.0, rtol=1e-9, atol=True, method="m")
+        ledger.close("c-t", "a value", 1.0, 1.0, rtol=1e-9, atol=True, reference="m")
 
 
 def test_close_loose_tolerance_needs_a_reason(ledger: Ledger) -> None:
     # rtol = 0.5 would pass 1.4 for 1.0: refused without a reason, shown with one.
     with pytest.raises(ValueError, match="reason"):
-        ledger.close("c-l1", "loose rtol", 1.4, 1.0, rtol=0.5, method="m")
+        ledger.close("c-l1", "loose rtol", 1.4, 1.0, rtol=0.5, reference="m")
     # An atol of a tenth of the expected magnitude is as loose.
     with pytest.raises(ValueError, match="reason"):
-        ledger.close("c-l2", "loose atol", 1.9, 2.0, rtol=0.0, atol=0.2, method="m")
-    ledger.close("c-l3", "loose rtol", 1.4, 1.0, rtol=0.5, method="m",
+        ledger.close("c-l2", "loose atol", 1.9, 2.0, rtol=0.0, atol=0.2, reference="m")
+    ledger.close("c-l3", "loose rtol", 1.4, 1.0, rtol=0.5, reference="m",
                  reason="an order-of-magnitude statement")
     assert "an order-of-magnitude statement" in ledger.claims[-1].method
     with pytest.raises(ValueError, match="reason"):
-        ledger.close("c-l4", "empty reason", 1.0, 1.0, rtol=0.5, method="m", reason=" ")
+        ledger.close("c-l4", "empty reason", 1.0, 1.0, rtol=0.5, reference="m", reason=" ")
     # Sound checks still pass: an absolute tolerance against a zero expected value,
     # and a small one against a large value.
-    ledger.close("c-l5", "residual", 1e-12, 0.0, rtol=0.0, atol=1e-10, method="m")
-    ledger.close("c-l6", "absolute", 1000.0 + 1e-9, 1000.0, rtol=0.0, atol=1e-6, method="m")
+    ledger.close("c-l5", "residual", 1e-12, 0.0, rtol=0.0, atol=1e-10, reference="m")
+    ledger.close("c-l6", "absolute", 1000.0 + 1e-9, 1000.0, rtol=0.0, atol=1e-6, reference="m")
     assert [c.claim_id for c in ledger.claims] == ["c-l3", "c-l5", "c-l6"]
 
 
 def test_close_refuses_non_finite_expected_and_empty_method(ledger: Ledger) -> None:
     with pytest.raises(ValueError, match="expected"):
-        ledger.close("c-e", "inf", float("inf"), float("inf"), rtol=1e-9, method="m")
-    with pytest.raises(ValueError, match="method"):
-        ledger.close("c-m", "no method", 1.0, 1.0, rtol=1e-9, method="")
-    with pytest.raises(TypeError, match="method"):
-        ledger.close("c-m", "no method", 1.0, 1.0, rtol=1e-9, method=None)  # type: ignore[arg-type]
+        ledger.close("c-e", "inf", float("inf"), float("inf"), rtol=1e-9, reference="m")
+    with pytest.raises(ValueError, match="reference"):
+        ledger.close("c-m", "no method", 1.0, 1.0, rtol=1e-9, reference="")
+    with pytest.raises(TypeError, match="reference"):
+        ledger.close("c-m", "no method", 1.0, 1.0, rtol=1e-9, reference=None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -253,8 +254,6 @@ def test_holds_and_symbolic_need_a_method(ledger: Ledger) -> None:
         ledger.holds("h-m", "true", np.array([True]), method="")
     with pytest.raises(TypeError, match="method"):
         ledger.holds("h-m", "true", np.array([True]), method=None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="method"):
-        ledger.symbolic("s-m", "x = x", x, x, method="")
     assert ledger.claims == ()
 
 
@@ -326,3 +325,89 @@ def test_random_comparisons_are_counted_in_the_summary(ledger: Ledger) -> None:
     assert repr(ledger.table()).endswith("4 claims verified; 14 random comparisons (Monte Carlo or KS)")
     with pytest.raises(ValueError, match="random"):
         ledger.holds("r-5", "bad count", np.array([True]), method="m", random=-1)
+
+
+# -- evidence labels ----------------------------------------------------------------
+def test_a_tautology_is_refused_and_a_derived_claim_passes(ledger: Ledger) -> None:
+    t = sp.symbols("t", positive=True)
+    # Both sides typed the same way: zero before any check runs.
+    with pytest.raises(ValueError, match="already 0 as built"):
+        ledger.symbolic("e-1", "typed twice", sp.exp(-t) * t, t * sp.exp(-t))
+    # The same integral, obtained by integrate from the definition: SymPy's standard
+    # form makes the difference zero as built, and the claim says how it was derived.
+    derived = sp.integrate(sp.exp(-x * t), (x, 0, sp.oo))
+    ledger.symbolic("e-2", "Laplace transform of 1", derived, 1 / t, derived_by="integrate")
+    assert ledger.claims[-1].method == "sympy: integrate"
+    assert ledger.claims[-1].evidence == "sympy"
+    # A derived claim that is wrong still fails.
+    with pytest.raises(AssertionError, match="e-3"):
+        ledger.symbolic("e-3", "wrong transform", derived, 2 / t, derived_by="integrate")
+
+
+def test_the_same_object_on_both_sides_is_refused(ledger: Ledger) -> None:
+    expr = sp.sin(x) ** 2 + sp.cos(x) ** 2
+    for kwargs in ({}, {"by_construction": True}):
+        with pytest.raises(ValueError, match="same object"):
+            ledger.symbolic("e-4", "itself", expr, expr, **kwargs)
+    m = sp.Matrix([x, 1])
+    with pytest.raises(ValueError, match="same object"):
+        ledger.symbolic("e-5", "itself", m, m)
+    assert ledger.claims == ()
+    # SymPy's cache: a derivation that lands exactly on the typed form returns that
+    # very object. Named, it is a derived claim.
+    t = sp.symbols("t", positive=True)
+    typed = 1 / t
+    derived = sp.integrate(sp.exp(-x * t), (x, 0, sp.oo))
+    assert derived is typed
+    ledger.symbolic("e-6", "Laplace transform of 1", derived, typed, derived_by="integrate")
+    assert ledger.claims[-1].evidence == "sympy"
+
+
+def test_by_construction_is_labelled_and_must_be_true_as_built(ledger: Ledger) -> None:
+    ledger.symbolic("e-6b", "definition", x**2 + 1, 1 + x**2, by_construction=True)
+    assert ledger.claims[-1].evidence == "construction"
+    assert ledger.claims[-1].method.startswith("by construction")
+    with pytest.raises(ValueError, match="differ as built"):
+        ledger.symbolic("e-7", "needs simplify", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1,
+                        by_construction=True)
+    with pytest.raises(ValueError, match="not both"):
+        ledger.symbolic("e-8", "both", x, 1 * x, derived_by="diff", by_construction=True)
+    # A genuine identity that needs simplification needs no label.
+    ledger.symbolic("e-9", "Pythagoras", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
+    assert ledger.claims[-1].method == "sympy: difference simplifies to 0"
+
+
+def test_close_names_its_reference_and_flags_weak_ones(ledger: Ledger) -> None:
+    ledger.close("r-1", "pi", 3.14159265358979, np.pi, rtol=1e-12, reference="math.pi")
+    assert ledger.claims[-1].evidence == "reference"
+    assert ledger.claims[-1].method == "math.pi"
+    ledger.close("r-2", "same routine", 1.0 + 1e-15, 1.0, rtol=1e-12, reference="scipy",
+                 same_code_path=True)
+    assert ledger.claims[-1].evidence == "same_code"
+    assert "same code path" in ledger.claims[-1].method
+    ledger.close("r-3", "copied", np.array([1.0, 2.0]), np.array([1.0, 2.0]), rtol=1e-12,
+                 reference="itself")
+    assert ledger.claims[-1].evidence == "identical"
+    assert ledger.claims[-1].method.endswith("identical values")
+    ledger.close("r-4", "exact in binary", 0.5, 0.5, rtol=1e-12, reference="fractions",
+                 reason="both are exact dyadic rationals")
+    assert ledger.claims[-1].evidence == "reference"
+    with pytest.raises(TypeError, match="reference"):
+        ledger.close("r-5", "unnamed", 1.0, 1.0, rtol=1e-12)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="reference"):
+        ledger.close("r-5", "unnamed", 1.0, 1.0, rtol=1e-12, reference=" ")
+    assert ledger.evidence_counts() == {
+        "sympy": 0, "construction": 0, "reference": 2, "same_code": 1, "identical": 1,
+        "random": 0, "condition": 0,
+    }
+
+
+def test_every_claim_kind_is_counted(ledger: Ledger) -> None:
+    ledger.symbolic("k-1", "Pythagoras", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1)
+    ledger.monte_carlo("k-2", "mean", 0.01, 0.0, 0.01)
+    ledger.holds("k-3", "positive", np.array([True]), method="grid")
+    ledger.holds("k-4", "a band", np.array([True]), method="grid", random=1)
+    counts = ledger.evidence_counts()
+    assert set(counts) == set(EVIDENCE_KINDS)
+    assert (counts["sympy"], counts["random"], counts["condition"]) == (1, 2, 1)
+    assert sum(counts.values()) == len(ledger.claims)
