@@ -1,5 +1,5 @@
 # Entry points; each sets up .venv/ first. See README.md.
-.PHONY: book test site-test goldens lab clean bench bench-book
+.PHONY: book test site-test goldens lab clean bench bench-book format
 
 book:            ## build the site into _build/html
 	scripts/build-book
@@ -25,6 +25,9 @@ bench:           ## benchmark lib against reference libraries (a report, not a t
 bench-book:      ## time a cold and a no-change `make book` in a scratch copy (minutes)
 	scripts/setup-env
 	.venv/bin/python benchmarks/run.py --book-only $(BENCH_ARGS)
+
+format:          ## format the chapters' code cells with ruff (a development tool)
+	scripts/format-chapters
 
 clean:
 	rm -rf _build

@@ -2,7 +2,9 @@
 
 A chapter creates one :class:`Ledger` and routes every check through it. Each
 check method either raises :class:`AssertionError` naming the claim, or records
-the claim (id, what, method, measured error) and returns the measured quantity.
+the claim (id, what, method, measured error) and returns ``None``, so a check on
+the last line of a cell displays nothing; the measured quantity of the latest
+claim is ``ledger.claims[-1].measured``.
 The chapter's last cell displays :meth:`Ledger.table`, the "Verified in this
 chapter" table; because that table is stored in the golden notebook, a claim
 that disappears or changes is a regression that nbval reports.
@@ -165,6 +167,10 @@ class Claim:
     error: str
     #: One of the keys of :data:`EVIDENCE_KINDS`.
     evidence: str = "reference"
+    #: The measured quantity behind ``error``, unrounded: the largest relative error
+    #: (``close``), deviation in standard errors (``monte_carlo``), KS statistic
+    #: (``ks_test``), ``margin`` (``holds``); ``None`` for an exact check.
+    measured: float | None = None
 
 
 class LedgerTable:
@@ -278,7 +284,6 @@ class Ledger:
     >>> ledger = Ledger("demo")
     >>> x = sp.symbols("x")
     >>> ledger.symbolic("d-1", "d/dx x^2 = 2x", sp.diff(x**2, x), 2 * x, derived_by="diff")
-    0
     >>> len(ledger.table())
     1
     """
@@ -294,7 +299,9 @@ class Ledger:
     def _record(
         self, claim_id: str, what: str, method: str, error: float | None, evidence: str
     ) -> None:
-        self._claims.append(Claim(claim_id, what, method, format_error(error), evidence))
+        self._claims.append(
+            Claim(claim_id, what, method, format_error(error), evidence, error)
+        )
 
     def _check_new(self, claim_id: str, what: str) -> None:
         if not isinstance(claim_id, str) or not claim_id:
@@ -351,7 +358,7 @@ class Ledger:
         *,
         derived_by: str | None = None,
         by_construction: bool = False,
-    ) -> sp.Expr:
+    ) -> None:
         """Check ``lhs == rhs`` exactly: sympy reduces ``lhs - rhs`` to zero.
 
         ``lhs`` and ``rhs`` may be matrices (checked entry by entry), so several
@@ -367,8 +374,7 @@ class Ledger:
         row says so). Without either it is refused with :class:`ValueError`, as is
         the same Python object on both sides unless ``derived_by`` explains it (SymPy's
         cache returns the typed object itself when a derivation lands exactly on
-        it). Returns the simplified difference,
-        which is zero when the check passes.
+        it).
         """
         self._check_new(claim_id, what)
         if not isinstance(by_construction, bool):
@@ -414,7 +420,6 @@ class Ledger:
         else:
             method, evidence = "sympy: difference simplifies to 0", "sympy"
         self._record(claim_id, what, method, None, evidence)
-        return sp.simplify(difference)
 
     def close(
         self,
@@ -428,7 +433,7 @@ class Ledger:
         reference: str,
         same_code_path: bool = False,
         reason: str | None = None,
-    ) -> float:
+    ) -> None:
         """Check ``|value - expected| <= atol + rtol * |expected|`` elementwise.
 
         ``reference`` names how ``expected`` was computed ("mpmath, 30 digits",
@@ -444,8 +449,8 @@ class Ledger:
         ``LOOSE_TOLERANCE`` times the largest ``|expected|`` when that is non-zero)
         is refused unless ``reason`` says why it is still meaningful; the reason is
         shown in the row. ``expected`` must be finite; a non-finite ``value`` fails
-        the claim. Returns the largest relative error (absolute where ``expected``
-        is 0).
+        the claim. The measured error is the largest relative error (absolute
+        where ``expected`` is 0).
         """
         self._check_new(claim_id, what)
         method = _require_text("reference", reference)
@@ -487,7 +492,6 @@ class Ledger:
         if reason is None and got.shape == want.shape and np.array_equal(got, want):
             method, evidence = f"{method}; identical values", "identical"
         self._record(claim_id, what, method, error, evidence)
-        return error
 
     def monte_carlo(
         self,
@@ -500,7 +504,7 @@ class Ledger:
         k: float | None = None,
         reason: str | None = None,
         method: str = "Monte Carlo",
-    ) -> float:
+    ) -> None:
         """Check a Monte Carlo estimate lies within ``k`` standard errors of ``expected``.
 
         The band is not chosen per claim: by default ``k`` is :data:`MONTE_CARLO_K`,
@@ -509,7 +513,7 @@ class Ledger:
         error of ``estimate`` (positive and finite). The row shows the deviation in
         standard errors and the resolution ``k * SE / |expected|`` (``k * SE`` when
         ``expected`` is 0): a bias of that size could pass unseen, so it is what
-        the check can detect. Returns the deviation ``|estimate - expected| / SE``.
+        the check can detect. The measured quantity is ``|estimate - expected| / SE``.
         """
         self._check_new(claim_id, what)
         method = _require_text("method", method)
@@ -540,10 +544,9 @@ class Ledger:
             resolution = f"resolves {k * standard_error:.0e} abs."
         self._claims.append(
             Claim(claim_id, what, f"{method}, |z| <= {k:.2f}", f"{z:.1f} SE; {resolution}",
-                  "random")
+                  "random", z)
         )
         self._random_comparisons += 1
-        return z
 
     def ks_test(
         self,
@@ -555,13 +558,13 @@ class Ledger:
         alpha: float | None = None,
         reason: str | None = None,
         method: str = "Kolmogorov-Smirnov",
-    ) -> float:
+    ) -> None:
         """Check samples against a CDF: KS statistic below the level-``alpha`` critical value.
 
         By default ``alpha`` is :data:`PER_CLAIM_ALPHA`, the book's false-alarm
         budget shared over its random claims; another ``alpha`` needs a ``reason``
         (shown in the row). The critical value is the exact one of
-        ``scipy.stats.kstwo``. Returns the KS statistic; the table shows statistic /
+        ``scipy.stats.kstwo``. The measured quantity is the KS statistic; the table shows statistic /
         critical value, and the critical value itself as the resolution: a CDF
         that is off by less than that everywhere can pass.
         """
@@ -596,10 +599,9 @@ class Ledger:
         ratio = statistic / critical
         self._claims.append(
             Claim(claim_id, what, f"{method}, alpha={alpha:.0e}",
-                  f"D/D_crit={ratio:.2f}; resolves {critical:.0e}", "random")
+                  f"D/D_crit={ratio:.2f}; resolves {critical:.0e}", "random", statistic)
         )
         self._random_comparisons += 1
-        return statistic
 
     def gradient(
         self,
@@ -610,21 +612,21 @@ class Ledger:
         gradient: object,
         *,
         step: float = 1e-4,
-    ) -> float:
+    ) -> None:
         """Check an analytic gradient of scalar ``f`` at ``x`` against central differences.
 
         The tolerance follows from the method, not the result: central differences
         err by O(h^2), so the estimate at ``h/2`` errs by about a third of
         ``|D(h) - D(h/2)|``; four times that difference is allowed, plus a rounding
         floor of 10 eps max(|f(x)|, 1) / (h/2).
-        Returns the largest deviation from the ``h/2`` estimate (as :meth:`close`).
+        The measured error is the largest deviation from the ``h/2`` estimate.
         """
         step = _require_finite("step", step, positive=True)
         fine = central_difference_gradient(f, x, step / 2)
         coarse = central_difference_gradient(f, x, step)
         rounding = 10 * np.finfo(float).eps * max(abs(float(f(np.asarray(x, dtype=float)))), 1.0)
         tolerance = 4 * float(np.max(np.abs(fine - coarse))) + rounding / (step / 2)
-        return self.close(
+        self.close(
             claim_id, what, np.reshape(np.asarray(gradient, dtype=float), fine.shape), fine,
             rtol=0.0, atol=tolerance,
             reference=f"central differences, h={step:g} and h/2; tol 4|D(h) - D(h/2)| + rounding",
@@ -639,7 +641,7 @@ class Ledger:
         method: str,
         margin: float | None = None,
         random: int = 0,
-    ) -> bool:
+    ) -> None:
         """Check a condition that is not an equality (an inequality on a grid, a sign...).
 
         ``condition`` may be an array: every element must be true. ``margin`` is an
@@ -665,6 +667,6 @@ class Ledger:
             )
         shown = "holds" if margin is None else f"margin {format_error(abs(margin))}"
         evidence = "random" if random else "condition"
-        self._claims.append(Claim(claim_id, what, method, shown, evidence))
+        measured = None if margin is None else float(margin)
+        self._claims.append(Claim(claim_id, what, method, shown, evidence, measured))
         self._random_comparisons += int(random)
-        return True

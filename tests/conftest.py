@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
+from hypothesis import settings
+
+# Property tests draw their examples from a fixed seed, so that a CI run is
+# reproducible and a failure is the code's, not the draw's. Fresh draws, to look for
+# new counterexamples: HYPOTHESIS_PROFILE=explore pytest tests/test_<module>.py
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 # Output MIME types nbval must not compare. Everything else (text/plain, text/latex,
 # text/html, glued text) is compared against the reviewed golden notebooks.
 VOLATILE_MIME_TYPES = (

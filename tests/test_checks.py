@@ -47,8 +47,8 @@ def test_symbolic_matrices_are_checked_entrywise(ledger: Ledger) -> None:
 
 
 def test_close_passes_and_fails(ledger: Ledger) -> None:
-    error = ledger.close("c-1", "pi", 3.14159265, np.pi, rtol=1e-8, reference="arithmetic")
-    assert 0 < error < 1e-8
+    assert ledger.close("c-1", "pi", 3.14159265, np.pi, rtol=1e-8, reference="arithmetic") is None
+    assert 0 < ledger.claims[-1].measured < 1e-8
     with pytest.raises(AssertionError, match="c-2"):
         ledger.close("c-2", "pi", 3.14, np.pi, rtol=1e-8, reference="arithmetic")
     with pytest.raises(AssertionError, match="non-finite"):
@@ -71,8 +71,8 @@ def test_monte_carlo_within_and_outside_k_se(ledger: Ledger) -> None:
     rng = np.random.default_rng(0)
     samples = rng.standard_normal(10_000)
     se = samples.std(ddof=1) / np.sqrt(samples.size)
-    z = ledger.monte_carlo("m-1", "mean of N(0,1)", samples.mean(), 0.0, se)
-    assert z <= 4
+    ledger.monte_carlo("m-1", "mean of N(0,1)", samples.mean(), 0.0, se)
+    assert ledger.claims[-1].measured <= 4
     with pytest.raises(AssertionError, match="m-2"):
         ledger.monte_carlo("m-2", "mean is not 0.1", samples.mean(), 0.1, se)
     with pytest.raises(ValueError):
@@ -411,3 +411,19 @@ def test_every_claim_kind_is_counted(ledger: Ledger) -> None:
     assert set(counts) == set(EVIDENCE_KINDS)
     assert (counts["sympy"], counts["random"], counts["condition"]) == (1, 2, 1)
     assert sum(counts.values()) == len(ledger.claims)
+
+
+def test_checks_return_none_so_a_last_line_displays_nothing(ledger: Ledger) -> None:
+    samples = np.random.default_rng(6).standard_normal(200)
+    results = [
+        ledger.symbolic("n-1", "Pythagoras", sp.sin(x) ** 2 + sp.cos(x) ** 2, 1),
+        ledger.close("n-2", "one", 1.0, 1.0 + 1e-12, rtol=1e-9, reference="m"),
+        ledger.monte_carlo("n-3", "mean", samples.mean(), 0.0, 1 / np.sqrt(200)),
+        ledger.ks_test("n-4", "law", samples, stats.norm.cdf),
+        ledger.holds("n-5", "true", np.array([True]), method="m", margin=0.5),
+        ledger.gradient("n-6", "gradient", lambda v: float(v @ v), np.ones(2), 2 * np.ones(2)),
+    ]
+    assert results == [None] * 6
+    measured = [c.measured for c in ledger.claims]
+    assert measured[0] is None and measured[4] == 0.5
+    assert all(isinstance(m, float) for m in measured[1:4] + measured[5:])

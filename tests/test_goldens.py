@@ -80,3 +80,49 @@ def test_random_comparisons_stay_within_the_false_alarm_budget() -> None:
         f"the book makes {total} random comparisons {counts}, more than the "
         f"RANDOM_CLAIMS_CAP = {RANDOM_CLAIMS_CAP} its false-alarm budget is shared over"
     )
+
+
+#: A float printed with more significant digits than this shows rounding noise that
+#: differs between CPUs and BLAS builds; round it, or tag the cell EXACT_DIGITS_TAG
+#: and say in a comment why its digits are exact.
+MAX_SIGNIFICANT_DIGITS = 8
+EXACT_DIGITS_TAG = "exact-digits"
+_FLOAT = re.compile(r"(?<![\w.])-?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|(?<![\w.])-?\d+[eE][-+]?\d+")
+_BARE = re.compile(r"^(?:0|True|False|None|Matrix\(\[[\[\]0,\s]*\]\))$")
+
+
+def _significant_digits(token: str) -> int:
+    mantissa = re.split(r"[eE]", token)[0].lstrip("-").replace(".", "")
+    return len(mantissa.lstrip("0")) or 1
+
+
+def _text_outputs(cell: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    shown = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            shown.append((output.output_type, output.text))
+        elif output.output_type in ("execute_result", "display_data"):
+            data = output.get("data", {})
+            if "text/plain" in data:  # glue records store theirs under another key
+                shown.append((output.output_type, data["text/plain"]))
+    return shown
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_outputs_show_only_stable_digits_and_no_bare_values(chapter: Path) -> None:
+    golden = ROOT / "tests" / "notebooks" / f"{chapter.stem}.ipynb"
+    if not golden.exists():
+        pytest.skip("reported by test_golden_matches_source")
+    stored = nbformat.read(golden, as_version=4)
+    problems = []
+    for index, cell in enumerate(stored.cells):
+        if cell.cell_type != "code":
+            continue
+        exact = EXACT_DIGITS_TAG in cell.get("metadata", {}).get("tags", [])
+        for kind, text in _text_outputs(cell):
+            if kind == "execute_result" and _BARE.match(text.strip()):
+                problems.append(f"cell {index} shows a bare return value {text.strip()[:40]!r}")
+            noisy = [t for t in _FLOAT.findall(text) if _significant_digits(t) > MAX_SIGNIFICANT_DIGITS]
+            if noisy and not exact:
+                problems.append(f"cell {index} prints {noisy[0]} ({len(noisy)} such floats)")
+    assert not problems, f"{golden.name}:\n" + "\n".join(problems)
