@@ -1,5 +1,5 @@
 # Entry points; each sets up .venv/ first. See README.md.
-.PHONY: book test site-test goldens lab clean bench bench-book format
+.PHONY: book test site-test goldens lab clean bench bench-book format sabotage
 
 book:            ## build the site into _build/html
 	scripts/build-book
@@ -25,6 +25,10 @@ bench:           ## benchmark lib against reference libraries (a report, not a t
 bench-book:      ## time a cold and a no-change `make book` in a scratch copy (minutes)
 	scripts/setup-env
 	.venv/bin/python benchmarks/run.py --book-only $(BENCH_ARGS)
+
+sabotage:        ## plant the catalogued bugs in lib, one per run (CHAPTER=NN-name for one chapter)
+	scripts/setup-env
+	.venv/bin/python tests/sabotage/harness.py $(CHAPTER)
 
 format:          ## format the chapters' code cells with ruff (a development tool)
 	scripts/format-chapters
