@@ -30,6 +30,11 @@ simplification must say one of them; a numerical claim names its reference
 (``reference=``) and says when that reference runs the same code as ``lib``
 (``same_code_path=True``); bitwise identical values are shown as such.
 
+A derivation is a :class:`Chain` (:meth:`Ledger.chain`): named steps from a
+definition, each checked against the previous line (symbolically, or numerically at
+stated points and then labelled so), concluded as one claim and rendered as the
+aligned display the page shows.
+
 There is no global state: two ledgers never share claims.
 """
 
@@ -37,14 +42,17 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import sympy as sp
 from scipy import stats
 
 __all__ = [
+    "Chain",
+    "ChainStep",
     "EVIDENCE_KINDS",
     "FALSE_ALARM_BUDGET",
     "MONTE_CARLO_K",
@@ -242,6 +250,38 @@ def _require_finite(name: str, value: object, *, positive: bool = False,
     return number
 
 
+def _level(alpha: object) -> float:
+    """``alpha`` as a float in (0, 1), else a ValueError naming it."""
+    level = _require_finite("alpha", alpha, positive=True)
+    if not level < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {level!r}")
+    return level
+
+
+def _book_default(
+    claim_id: str,
+    name: str,
+    value: float | None,
+    reason: str | None,
+    default: float,
+    book_name: str,
+    validate: Callable[[float], float],
+) -> float:
+    """The book's ``default`` for ``name``, or the caller's ``value`` with a reason."""
+    if value is None:
+        if reason is not None:
+            raise ValueError(f"reason is only for a {name} other than the book's {book_name}")
+        return default
+    value = validate(value)
+    if reason is None:
+        raise ValueError(
+            f"claim {claim_id}: {name}={value:g} replaces the book's {book_name} "
+            f"({default:.3g}); give reason=..."
+        )
+    _require_text("reason", reason)
+    return value
+
+
 def _structurally_zero(expr: sp.Basic) -> bool:
     """True when ``expr`` is zero as built, before any simplification is tried."""
     if isinstance(expr, sp.MatrixBase):
@@ -270,6 +310,243 @@ def _is_zero(expr: sp.Expr) -> bool:
     return sp.simplify(sp.expand_func(sp.combsimp(expr))) == 0
 
 
+def _latex_text(text: str) -> str:
+    r"""Text for ``\text{...}``: LaTeX specials escaped outside ``$...$`` math."""
+    pieces = re.split(r"(\$[^$]*\$)", text)
+    special = {"\\": r"\backslash ", "{": r"\{", "}": r"\}", "#": r"\#", "%": r"\%",
+               "&": r"\&", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
+    out = []
+    for piece in pieces:
+        if piece.startswith("$") and piece.endswith("$") and len(piece) > 1:
+            out.append(piece)
+        else:
+            out.append("".join(special.get(ch, ch) for ch in piece))
+    return "".join(out)
+
+
+# -- derivation chains -----------------------------------------------------------
+@dataclass(frozen=True)
+class ChainStep:
+    """One line of a derivation: the expression reached and how it was reached."""
+
+    expression: sp.Expr
+    justification: str
+    kind: str  # "start", "symbolic" or "numeric"
+    detail: str = ""
+
+
+class Chain:
+    """A derivation as a sequence of named, individually checked steps.
+
+    Made by :meth:`Ledger.chain`. Each :meth:`step` moves from the previous
+    expression to a new one, by a SymPy operation (``via``), by the form the
+    author states (``to``), or both; the new expression is checked to equal the
+    previous one (after the substitutions ``where``, if the step changes
+    variables), symbolically, or, where SymPy cannot decide it, numerically at
+    stated points with 30 significant digits (and then labelled as numeric). A
+    wrong step raises :class:`AssertionError` at that step. :meth:`conclude`
+    records the chain as one ledger claim; :meth:`latex` renders it as the
+    aligned display shown on the page.
+    """
+
+    #: Agreement required of a numeric step, relative to max(1, |value|).
+    NUMERIC_TOLERANCE = 1e-15
+    NUMERIC_DIGITS = 30
+
+    def __init__(
+        self,
+        ledger: "Ledger",
+        name: str,
+        lhs: sp.Basic,
+        start: sp.Basic,
+        justification: str = "definition",
+        *,
+        order: str | None = None,
+    ):
+        self._ledger = ledger
+        self.name = _require_text("name", name)
+        self.lhs = sp.sympify(lhs)
+        self.order = order
+        self._steps: list[ChainStep] = [
+            ChainStep(sp.sympify(start), _require_text("justification", justification), "start")
+        ]
+        self.concluded: str | None = None
+
+    # -- inspection ------------------------------------------------------------
+    @property
+    def steps(self) -> tuple[ChainStep, ...]:
+        """The lines of the chain, the starting expression first."""
+        return tuple(self._steps)
+
+    @property
+    def expression(self) -> sp.Expr:
+        """The expression the chain has reached."""
+        return self._steps[-1].expression
+
+    def counts(self) -> tuple[int, int]:
+        """Numbers of symbolic and of numeric steps (the start is not a step)."""
+        kinds = [s.kind for s in self._steps[1:]]
+        return kinds.count("symbolic"), kinds.count("numeric")
+
+    # -- building --------------------------------------------------------------
+    def _fail(self, index: int, justification: str, message: str) -> None:
+        raise AssertionError(
+            f"chain {self.name}, step {index} ({justification}) failed: {message}"
+        )
+
+    @staticmethod
+    def _prepared(expr: sp.Basic, where: Mapping[sp.Basic, sp.Basic] | None) -> sp.Basic:
+        return sp.sympify(expr).subs(dict(where)) if where else sp.sympify(expr)
+
+    def _symbolically_equal(self, first: sp.Basic, second: sp.Basic) -> bool:
+        difference = first - second
+        if _is_zero(difference):
+            return True
+        done = difference.doit()
+        return done != difference and _is_zero(done)
+
+    def _numerically_equal(
+        self,
+        first: sp.Basic,
+        second: sp.Basic,
+        points: Sequence[Mapping[sp.Symbol, object]],
+    ) -> str | None:
+        """None if ``first == second`` at every point, else a description of the miss."""
+        for point in points:
+            subs = {k: sp.nsimplify(v) if isinstance(v, float) else v for k, v in point.items()}
+            a = sp.sympify(first).subs(subs).evalf(self.NUMERIC_DIGITS)
+            b = sp.sympify(second).subs(subs).evalf(self.NUMERIC_DIGITS)
+            if a.free_symbols or b.free_symbols:
+                return f"symbols {sorted(map(str, a.free_symbols | b.free_symbols))} left"
+            try:
+                a_c, b_c = complex(a), complex(b)
+            except TypeError:
+                return f"not a number at {point}"
+            if not (np.isfinite(a_c) and np.isfinite(b_c)):
+                return f"non-finite value at {point}"
+            scale = max(1.0, abs(a_c))
+            if abs(a_c - b_c) > self.NUMERIC_TOLERANCE * scale:
+                return f"differs by {abs(a_c - b_c):.3e} at {point}"
+        return None
+
+    def step(
+        self,
+        justification: str,
+        to: sp.Basic | None = None,
+        *,
+        via: Callable[[sp.Basic], sp.Basic] | None = None,
+        where: Mapping[sp.Basic, sp.Basic] | None = None,
+        numeric: Sequence[Mapping[sp.Symbol, object]] | None = None,
+    ) -> None:
+        """Move to a new expression and check it equals the previous one.
+
+        Parameters
+        ----------
+        justification : str
+            Why the step holds, shown beside it ("substitute $u = \\sin^2\\theta$").
+            Inline math in ``$...$`` is rendered.
+        to : sympy expression, optional
+            The form the step arrives at, as the author writes it.
+        via : callable, optional
+            A SymPy operation applied to the previous expression. With ``to`` as
+            well, its result must equal ``to``; alone, its result is the new line.
+        where : mapping, optional
+            Substitutions (old symbol -> expression) that relate the two lines
+            when the step changes variables; both sides are compared after them.
+        numeric : sequence of mappings, optional
+            Points (symbol -> value) at which the step is checked numerically
+            instead of symbolically; for steps SymPy cannot decide in general.
+            The step is then shown as checked numerically.
+        """
+        if self.concluded is not None:
+            raise ValueError(f"chain {self.name} is already concluded as {self.concluded}")
+        justification = _require_text("justification", justification)
+        if to is None and via is None:
+            raise ValueError("a step needs the new expression (to=...) or an operation (via=...)")
+        if via is not None and not callable(via):
+            raise TypeError("via must be callable (previous expression -> new expression)")
+        index = len(self._steps)
+        previous = self._steps[-1].expression
+        new = sp.sympify(to) if to is not None else sp.sympify(via(previous))
+        if numeric is not None:
+            points = list(numeric)
+            if not points:
+                raise ValueError("numeric needs at least one point")
+        if to is not None and via is not None:
+            produced = sp.sympify(via(previous))
+            if numeric is None and not self._symbolically_equal(produced, new):
+                self._fail(index, justification, f"the operation gives {produced}, not {new}")
+            if numeric is not None:
+                miss = self._numerically_equal(produced, new, points)
+                if miss:
+                    self._fail(index, justification, f"the operation's result {miss}")
+        first = self._prepared(previous, where)
+        second = self._prepared(new, where)
+        if numeric is None:
+            if not self._symbolically_equal(first, second):
+                self._fail(index, justification, f"{previous} != {new}")
+            self._steps.append(ChainStep(new, justification, "symbolic"))
+        else:
+            miss = self._numerically_equal(first, second, points)
+            if miss:
+                self._fail(index, justification, miss)
+            detail = f"{len(points)} points, {self.NUMERIC_DIGITS} digits"
+            self._steps.append(ChainStep(new, justification, "numeric", detail))
+
+    def conclude(self, claim_id: str, what: str, equals: sp.Basic | None = None) -> None:
+        """Record the chain as one ledger claim, optionally checking where it ends.
+
+        ``equals`` is the stated result (the article's formula, or the one ``lib``
+        implements); the chain's last expression must equal it symbolically.
+        """
+        if len(self._steps) < 2:
+            raise ValueError(f"chain {self.name} has no steps to conclude")
+        if equals is not None and not self._symbolically_equal(self.expression, equals):
+            raise AssertionError(
+                f"claim {claim_id} ({what}) failed: chain {self.name} ends at "
+                f"{self.expression}, not {equals}"
+            )
+        symbolic, numeric = self.counts()
+        method = f"derivation chain {self.name}: {symbolic} symbolic step(s)"
+        if numeric:
+            method += f", {numeric} checked numerically"
+        self._ledger._check_new(claim_id, what)
+        self._ledger._claims.append(
+            Claim(claim_id, what, method, "exact" if not numeric else "numeric steps", "sympy")
+        )
+        self.concluded = claim_id
+
+    # -- rendering -------------------------------------------------------------
+    def _expr_latex(self, expr: sp.Basic) -> str:
+        return sp.latex(expr, order=self.order) if self.order else sp.latex(expr)
+
+    def latex(self) -> str:
+        r"""The chain as one ``aligned`` display, a justification beside each line."""
+        lines = []
+        for i, step in enumerate(self._steps):
+            left = self._expr_latex(self.lhs) if i == 0 else ""
+            note = step.justification
+            if step.kind == "numeric":
+                note += f" (checked numerically, {step.detail})"
+            lines.append(
+                f"{left} &= {self._expr_latex(step.expression)} "
+                f"&& \\text{{{_latex_text(note)}}}"
+            )
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.latex()}$"
+
+    def glue(self, key: str) -> None:
+        """Glue the rendered chain under ``key`` for ``{glue:math}`` in the prose."""
+        from IPython.display import Math
+        from myst_nb import glue
+
+        glue(_require_text("key", key), Math(self.latex()), display=False)
+
+
+
+
 class Ledger:
     """The claims a chapter verifies, in the order it verifies them.
 
@@ -293,6 +570,7 @@ class Ledger:
             raise ValueError("chapter must be a non-empty string")
         self.chapter = chapter
         self._claims: list[Claim] = []
+        self._chains: list[Chain] = []
         self._random_comparisons = 0
 
     # -- bookkeeping --------------------------------------------------------
@@ -325,6 +603,38 @@ class Ledger:
         :data:`RANDOM_CLAIMS_CAP` of them.
         """
         return self._random_comparisons
+
+    def chain(
+        self,
+        name: str,
+        lhs: sp.Basic,
+        start: sp.Basic,
+        justification: str = "definition",
+        *,
+        order: str | None = None,
+    ) -> Chain:
+        """Start a derivation chain at ``lhs = start`` (see :class:`Chain`).
+
+        ``order`` is passed to :func:`sympy.latex` (e.g. ``"none"`` keeps the
+        order in which terms were built instead of SymPy's reversed default).
+        """
+        name = _require_text("name", name)
+        if any(c.name == name for c in self._chains):
+            raise ValueError(f"chain {name!r} already exists")
+        chain = Chain(self, name, lhs, start, justification, order=order)
+        self._chains.append(chain)
+        return chain
+
+
+    @property
+    def chains(self) -> tuple[Chain, ...]:
+        """The derivation chains started in this ledger, oldest first."""
+        return tuple(self._chains)
+
+    def chain_step_counts(self) -> tuple[int, int]:
+        """Symbolic and numeric steps over all chains, for the verification page."""
+        counts = [chain.counts() for chain in self._chains]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
     def evidence_counts(self) -> dict[str, int]:
         """Number of claims of each kind of evidence, keyed as :data:`EVIDENCE_KINDS`."""
@@ -520,18 +830,10 @@ class Ledger:
         estimate = _require_finite("estimate", estimate)
         expected = _require_finite("expected", expected)
         standard_error = _require_finite("standard_error", standard_error, positive=True)
-        if k is None:
-            if reason is not None:
-                raise ValueError("reason is only for a k other than the book's MONTE_CARLO_K")
-            k = MONTE_CARLO_K
-        else:
-            k = _require_finite("k", k, positive=True)
-            if reason is None:
-                raise ValueError(
-                    f"claim {claim_id}: k={k:g} replaces the book's band of "
-                    f"{MONTE_CARLO_K:.2f} standard errors; give reason=..."
-                )
-            method = f"{method}; k because {_require_text('reason', reason)}"
+        k = _book_default(claim_id, "k", k, reason, MONTE_CARLO_K, "MONTE_CARLO_K",
+                          lambda v: _require_finite("k", v, positive=True))
+        if reason is not None:
+            method = f"{method}; k because {reason}"
         z = abs(estimate - expected) / standard_error
         if not z <= k:
             raise AssertionError(
@@ -575,20 +877,10 @@ class Ledger:
             raise ValueError("samples must be a 1-d array with at least 2 values")
         if not np.all(np.isfinite(samples)):
             raise ValueError("samples must be finite")
-        if alpha is None:
-            if reason is not None:
-                raise ValueError("reason is only for an alpha other than PER_CLAIM_ALPHA")
-            alpha = PER_CLAIM_ALPHA
-        else:
-            alpha = _require_finite("alpha", alpha, positive=True)
-            if not alpha < 1:
-                raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-            if reason is None:
-                raise ValueError(
-                    f"claim {claim_id}: alpha={alpha:g} replaces the book's per-claim level "
-                    f"{PER_CLAIM_ALPHA:.0e}; give reason=..."
-                )
-            method = f"{method}; alpha because {_require_text('reason', reason)}"
+        alpha = _book_default(claim_id, "alpha", alpha, reason, PER_CLAIM_ALPHA,
+                              "PER_CLAIM_ALPHA", _level)
+        if reason is not None:
+            method = f"{method}; alpha because {reason}"
         statistic = float(stats.kstest(samples, cdf).statistic)
         critical = float(stats.kstwo.isf(alpha, samples.size))
         if not statistic <= critical:

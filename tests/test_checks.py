@@ -427,3 +427,75 @@ def test_checks_return_none_so_a_last_line_displays_nothing(ledger: Ledger) -> N
     measured = [c.measured for c in ledger.claims]
     assert measured[0] is None and measured[4] == 0.5
     assert all(isinstance(m, float) for m in measured[1:4] + measured[5:])
+
+
+# -- derivation chains --------------------------------------------------------------
+def test_a_correct_chain_concludes_as_one_claim(ledger: Ledger) -> None:
+    t = sp.symbols("t", positive=True)
+    chain = ledger.chain("sin3", sp.Symbol("I"), sp.Integral(sp.sin(t) ** 3, (t, 0, sp.pi)))
+    chain.step("$\\sin^2 = 1 - \\cos^2$",
+               to=sp.Integral((1 - sp.cos(t) ** 2) * sp.sin(t), (t, 0, sp.pi)))
+    chain.step("substitute $c = \\cos t$", via=lambda e: e.doit(), to=sp.Rational(4, 3))
+    chain.conclude("c-1", "int_0^pi sin^3 = 4/3", equals=sp.Rational(4, 3))
+    claim = ledger.claims[-1]
+    assert claim.claim_id == "c-1" and claim.evidence == "sympy"
+    assert claim.method == "derivation chain sin3: 2 symbolic step(s)"
+    assert ledger.chain_step_counts() == (2, 0)
+
+
+def test_a_wrong_step_fails_at_that_step(ledger: Ledger) -> None:
+    chain = ledger.chain("square", sp.Symbol("f"), (x + 1) ** 2)
+    chain.step("expand", via=sp.expand)
+    with pytest.raises(AssertionError, match=r"chain square, step 2 \(drop a term\)"):
+        chain.step("drop a term", to=x**2 + 1)
+    with pytest.raises(AssertionError, match="step 2"):
+        chain.step("operation and stated form disagree", via=sp.factor, to=(x + 2) ** 2)
+    assert len(chain.steps) == 2
+
+
+def test_a_numeric_step_is_labelled_and_can_fail(ledger: Ledger) -> None:
+    chain = ledger.chain("gamma", sp.Symbol("g"), sp.gamma(x + sp.Rational(1, 2)))
+    points = [{x: 0.3}, {x: 2.7}]
+    chain.step("Legendre duplication",
+               to=sp.sqrt(sp.pi) * sp.gamma(2 * x) / (2 ** (2 * x - 1) * sp.gamma(x)),
+               numeric=points)
+    assert chain.steps[-1].kind == "numeric"
+    assert "checked numerically, 2 points" in chain.latex()
+    with pytest.raises(AssertionError, match="step 2"):
+        chain.step("a wrong identity", to=sp.gamma(2 * x), numeric=points)
+    chain.conclude("g-1", "duplication", equals=None)
+    assert ledger.claims[-1].method.endswith("1 checked numerically")
+    assert ledger.chain_step_counts() == (0, 1)
+
+
+def test_a_change_of_variables_is_checked_through_the_substitution(ledger: Ledger) -> None:
+    th, u = sp.symbols("theta u", positive=True)
+    chain = ledger.chain("u", sp.Symbol("h"), sp.sin(th) ** 2 * sp.cos(th) ** 2)
+    chain.step("$u = \\sin^2\\theta$", to=u * (1 - u), where={u: sp.sin(th) ** 2})
+    with pytest.raises(AssertionError, match="step 2"):
+        chain.step("a wrong change of variables", to=u**2, where={u: sp.sin(th) ** 2})
+
+
+def test_conclude_checks_the_end_and_closes_the_chain(ledger: Ledger) -> None:
+    chain = ledger.chain("end", sp.Symbol("f"), (x + 1) ** 2)
+    with pytest.raises(ValueError, match="no steps"):
+        chain.conclude("e-0", "nothing yet")
+    chain.step("expand", via=sp.expand)
+    with pytest.raises(AssertionError, match="e-1"):
+        chain.conclude("e-1", "wrong end", equals=x**2 + 1)
+    chain.conclude("e-2", "square expanded", equals=x**2 + 2 * x + 1)
+    with pytest.raises(ValueError, match="already concluded"):
+        chain.step("more", via=sp.factor)
+    with pytest.raises(ValueError, match="already exists"):
+        ledger.chain("end", sp.Symbol("f"), x)
+
+
+def test_the_rendering_is_a_stable_aligned_display(ledger: Ledger) -> None:
+    chain = ledger.chain("render", sp.Symbol("f"), (x + 1) ** 2, "definition, 50% & more")
+    chain.step("expand", via=sp.expand)
+    assert chain.latex() == (
+        "\\begin{aligned}\n"
+        "f &= \\left(x + 1\\right)^{2} && \\text{definition, 50\\% \\& more} \\\\\n"
+        " &= x^{2} + 2 x + 1 && \\text{expand}\n"
+        "\\end{aligned}"
+    )
