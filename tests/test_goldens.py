@@ -24,6 +24,14 @@ def _cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
     return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
 
 
+def _stored(chapter: Path) -> nbformat.NotebookNode:
+    """The chapter's golden notebook; skips when it is missing (another test says so)."""
+    golden = ROOT / "tests" / "notebooks" / f"{chapter.stem}.ipynb"
+    if not golden.exists():
+        pytest.skip("reported by test_golden_matches_source")
+    return nbformat.read(golden, as_version=4)
+
+
 def test_every_chapter_is_found() -> None:
     assert CHAPTERS, "no chapter notebooks (book/*.md with a kernelspec) found"
 
@@ -43,10 +51,8 @@ def test_golden_matches_source(chapter: Path) -> None:
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_golden_is_executed(chapter: Path) -> None:
+    stored = _stored(chapter)
     golden = ROOT / "tests" / "notebooks" / f"{chapter.stem}.ipynb"
-    if not golden.exists():
-        pytest.skip("reported by test_golden_matches_source")
-    stored = nbformat.read(golden, as_version=4)
     code = [c for c in stored.cells if c.cell_type == "code"]
     assert code and all(c.execution_count for c in code), (
         f"{golden.name} has unexecuted cells; refresh it with: "
@@ -67,9 +73,7 @@ def test_random_comparisons_stay_within_the_false_alarm_budget() -> None:
     counts = {}
     for chapter in CHAPTERS:
         golden = ROOT / "tests" / "notebooks" / f"{chapter.stem}.ipynb"
-        if not golden.exists():
-            pytest.skip("reported by test_golden_matches_source")
-        stored = nbformat.read(golden, as_version=4)
+        stored = _stored(chapter)
         last = [c for c in stored.cells if c.cell_type == "code"][-1]
         text = "".join(o.get("data", {}).get("text/plain", "") for o in last.outputs)
         found = re.search(r"(\d+) claims verified; (\d+) random comparisons", text)
@@ -111,9 +115,7 @@ def _text_outputs(cell: nbformat.NotebookNode) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_outputs_show_only_stable_digits_and_no_bare_values(chapter: Path) -> None:
     golden = ROOT / "tests" / "notebooks" / f"{chapter.stem}.ipynb"
-    if not golden.exists():
-        pytest.skip("reported by test_golden_matches_source")
-    stored = nbformat.read(golden, as_version=4)
+    stored = _stored(chapter)
     problems = []
     for index, cell in enumerate(stored.cells):
         if cell.cell_type != "code":
