@@ -46,9 +46,11 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
+import mpmath
 import numpy as np
 import sympy as sp
 from scipy import stats
+from sympy.printing.latex import LatexPrinter
 
 __all__ = [
     "Chain",
@@ -325,6 +327,24 @@ def _latex_text(text: str) -> str:
 
 
 # -- derivation chains -----------------------------------------------------------
+class _ChainPrinter(LatexPrinter):
+    """LaTeX for chain lines, reading the way a derivation is written by hand.
+
+    * A sum built unevaluated (``sp.Add(a, b, evaluate=False)``) keeps the order
+      of its terms; SymPy's default would sort them (often reversing them).
+    * ``O(...)`` is printed without its limit point (``O(1/n)``, not
+      ``O(1/n; n \\to \\infty)``); the step's justification states the limit.
+    """
+
+    def _print_Add(self, expr, order=None):
+        if expr.args != sp.Add(*expr.args).args:  # built unevaluated: keep its order
+            order = "none"
+        return super()._print_Add(expr, order=order)
+
+    def _print_Order(self, expr):
+        return r"O\left(%s\right)" % self._print(expr.expr)
+
+
 @dataclass(frozen=True)
 class ChainStep:
     """One line of a derivation: the expression reached and how it was reached."""
@@ -333,6 +353,7 @@ class ChainStep:
     justification: str
     kind: str  # "start", "symbolic" or "numeric"
     detail: str = ""
+    relation: str = "="  # how this line relates to the previous one
 
 
 class Chain:
@@ -352,6 +373,8 @@ class Chain:
     #: Agreement required of a numeric step, relative to max(1, |value|).
     NUMERIC_TOLERANCE = 1e-15
     NUMERIC_DIGITS = 30
+    #: Relations a step may state between the previous line and the new one.
+    RELATIONS = {"=": "=", ">=": "\\ge", ">": ">", "<=": "\\le", "<": "<"}
 
     def __init__(
         self,
@@ -388,6 +411,19 @@ class Chain:
         kinds = [s.kind for s in self._steps[1:]]
         return kinds.count("symbolic"), kinds.count("numeric")
 
+    @property
+    def relation(self) -> str:
+        """How the left-hand side relates to the last line: ``=``, ``>=``, ``>``...
+
+        Equalities compose with anything; ``>=`` and ``>`` compose to ``>``.
+        """
+        stated = {s.relation for s in self._steps[1:]} - {"="}
+        if not stated:
+            return "="
+        direction = next(iter(stated))[0]
+        strict = any(len(r) == 1 for r in stated)
+        return direction if strict else direction + "="
+
     # -- building --------------------------------------------------------------
     def _fail(self, index: int, justification: str, message: str) -> None:
         raise AssertionError(
@@ -400,10 +436,64 @@ class Chain:
 
     def _symbolically_equal(self, first: sp.Basic, second: sp.Basic) -> bool:
         difference = first - second
-        if _is_zero(difference):
+        # Cheap first: carry out derivatives one level deep (the fundamental
+        # theorem of calculus, say) without trying to evaluate the integrals
+        # inside them, which SymPy can spend seconds failing to do.
+        shallow = difference.replace(
+            lambda e: isinstance(e, sp.Derivative), lambda e: e.doit(deep=False)
+        )
+        if sp.expand(shallow) == 0 or _is_zero(difference):
             return True
         done = difference.doit()
         return done != difference and _is_zero(done)
+
+    @staticmethod
+    def _sign_holds(difference: sp.Basic, relation: str) -> bool | None:
+        """Whether ``difference`` (previous - new) has the sign ``relation`` needs.
+
+        True or False when SymPy's assumptions decide it, None when they cannot.
+        """
+        expr = sp.simplify(difference)
+        test = {
+            ">=": expr.is_nonnegative,
+            ">": expr.is_positive,
+            "<=": expr.is_nonpositive,
+            "<": expr.is_negative,
+        }[relation]
+        return test
+
+    def _numerically_ordered(
+        self,
+        first: sp.Basic,
+        second: sp.Basic,
+        relation: str,
+        points: Sequence[Mapping[sp.Symbol, object]],
+    ) -> str | None:
+        """None if ``first relation second`` at every point, else the miss."""
+        for point in points:
+            subs = {k: sp.nsimplify(v) if isinstance(v, float) else v for k, v in point.items()}
+            a = sp.sympify(first).subs(subs).evalf(self.NUMERIC_DIGITS)
+            b = sp.sympify(second).subs(subs).evalf(self.NUMERIC_DIGITS)
+            if not (a.is_real and b.is_real and a.is_finite and b.is_finite):
+                return f"not a finite real number at {point}"
+            holds = {">=": a >= b, ">": a > b, "<=": a <= b, "<": a < b}[relation]
+            if not bool(holds):
+                return f"{float(a):.6g} {relation} {float(b):.6g} fails at {point}"
+        return None
+
+    @classmethod
+    def _evaluate(cls, expr: sp.Basic) -> complex:
+        """A closed expression's value at :attr:`NUMERIC_DIGITS` digits.
+
+        Integrals go to mpmath's tanh-sinh quadrature, which handles the
+        integrable endpoint singularities of Beta-type integrals in milliseconds
+        (``evalf`` takes seconds and loses digits on them).
+        """
+        if expr.has(sp.Integral):
+            function = sp.lambdify([], expr, modules="mpmath")
+            with mpmath.workdps(cls.NUMERIC_DIGITS):
+                return complex(function())
+        return complex(expr.evalf(cls.NUMERIC_DIGITS))
 
     def _numerically_equal(
         self,
@@ -414,12 +504,12 @@ class Chain:
         """None if ``first == second`` at every point, else a description of the miss."""
         for point in points:
             subs = {k: sp.nsimplify(v) if isinstance(v, float) else v for k, v in point.items()}
-            a = sp.sympify(first).subs(subs).evalf(self.NUMERIC_DIGITS)
-            b = sp.sympify(second).subs(subs).evalf(self.NUMERIC_DIGITS)
+            a = sp.sympify(first).subs(subs)
+            b = sp.sympify(second).subs(subs)
             if a.free_symbols or b.free_symbols:
                 return f"symbols {sorted(map(str, a.free_symbols | b.free_symbols))} left"
             try:
-                a_c, b_c = complex(a), complex(b)
+                a_c, b_c = self._evaluate(a), self._evaluate(b)
             except TypeError:
                 return f"not a number at {point}"
             if not (np.isfinite(a_c) and np.isfinite(b_c)):
@@ -437,8 +527,12 @@ class Chain:
         via: Callable[[sp.Basic], sp.Basic] | None = None,
         where: Mapping[sp.Basic, sp.Basic] | None = None,
         numeric: Sequence[Mapping[sp.Symbol, object]] | None = None,
+        relation: str = "=",
     ) -> None:
         """Move to a new expression and check it equals the previous one.
+
+        An inequality step (``relation`` other than ``"="``) checks instead that
+        the previous line stands in that relation to the new one.
 
         Parameters
         ----------
@@ -457,6 +551,11 @@ class Chain:
             Points (symbol -> value) at which the step is checked numerically
             instead of symbolically; for steps SymPy cannot decide in general.
             The step is then shown as checked numerically.
+        relation : {"=", ">=", ">", "<=", "<"}
+            previous ``relation`` new. An inequality is confirmed symbolically
+            when SymPy's assumptions fix the sign of the difference (e.g. from
+            ``positive=True`` symbols); otherwise it needs ``numeric`` points.
+            A chain cannot mix ``>``-type and ``<``-type steps.
         """
         if self.concluded is not None:
             raise ValueError(f"chain {self.name} is already concluded as {self.concluded}")
@@ -465,6 +564,13 @@ class Chain:
             raise ValueError("a step needs the new expression (to=...) or an operation (via=...)")
         if via is not None and not callable(via):
             raise TypeError("via must be callable (previous expression -> new expression)")
+        if relation not in self.RELATIONS:
+            raise ValueError(f"relation must be one of {sorted(self.RELATIONS)}, got {relation!r}")
+        if relation != "=" and self.relation != "=" and self.relation[0] != relation[0]:
+            raise ValueError(
+                f"chain {self.name} already runs {self.relation!r}; a {relation!r} step "
+                "would not compose"
+            )
         index = len(self._steps)
         previous = self._steps[-1].expression
         new = sp.sympify(to) if to is not None else sp.sympify(via(previous))
@@ -482,6 +588,23 @@ class Chain:
                     self._fail(index, justification, f"the operation's result {miss}")
         first = self._prepared(previous, where)
         second = self._prepared(new, where)
+        if relation != "=":
+            if numeric is None:
+                decided = self._sign_holds(first - second, relation)
+                if decided is not True:
+                    why = "is false" if decided is False else "cannot be decided by SymPy"
+                    self._fail(
+                        index, justification,
+                        f"{previous} {relation} {new} {why} (give numeric points?)",
+                    )
+                self._steps.append(ChainStep(new, justification, "symbolic", "", relation))
+            else:
+                miss = self._numerically_ordered(first, second, relation, points)
+                if miss:
+                    self._fail(index, justification, miss)
+                detail = f"{len(points)} points, {self.NUMERIC_DIGITS} digits"
+                self._steps.append(ChainStep(new, justification, "numeric", detail, relation))
+            return
         if numeric is None:
             if not self._symbolically_equal(first, second):
                 self._fail(index, justification, f"{previous} != {new}")
@@ -509,7 +632,10 @@ class Chain:
         symbolic, numeric = self.counts()
         method = f"derivation chain {self.name}: {symbolic} symbolic step(s)"
         if numeric:
-            method += f", {numeric} checked numerically"
+            details = sorted({s.detail for s in self._steps if s.kind == "numeric"})
+            method += f", {numeric} checked numerically ({'; '.join(details)})"
+        if self.relation != "=":
+            method += f"; concludes lhs {self.relation} end"
         self._ledger._check_new(claim_id, what)
         self._ledger._claims.append(
             Claim(claim_id, what, method, "exact" if not numeric else "numeric steps", "sympy")
@@ -518,7 +644,8 @@ class Chain:
 
     # -- rendering -------------------------------------------------------------
     def _expr_latex(self, expr: sp.Basic) -> str:
-        return sp.latex(expr, order=self.order) if self.order else sp.latex(expr)
+        settings = {"order": self.order} if self.order else {}
+        return _ChainPrinter(settings).doprint(expr)
 
     def latex(self) -> str:
         r"""The chain as one ``aligned`` display, a justification beside each line."""
@@ -527,9 +654,10 @@ class Chain:
             left = self._expr_latex(self.lhs) if i == 0 else ""
             note = step.justification
             if step.kind == "numeric":
-                note += f" (checked numerically, {step.detail})"
+                note += " (checked numerically)"  # the points are in the ledger
+            symbol = self.RELATIONS[step.relation]
             lines.append(
-                f"{left} &= {self._expr_latex(step.expression)} "
+                f"{left} &{symbol} {self._expr_latex(step.expression)} "
                 f"&& \\text{{{_latex_text(note)}}}"
             )
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"

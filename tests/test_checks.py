@@ -9,6 +9,7 @@ from scipy import stats
 
 from lib.checks import (
     EVIDENCE_KINDS,
+    _ChainPrinter,
     FALSE_ALARM_BUDGET,
     MONTE_CARLO_K,
     PER_CLAIM_ALPHA,
@@ -460,11 +461,11 @@ def test_a_numeric_step_is_labelled_and_can_fail(ledger: Ledger) -> None:
                to=sp.sqrt(sp.pi) * sp.gamma(2 * x) / (2 ** (2 * x - 1) * sp.gamma(x)),
                numeric=points)
     assert chain.steps[-1].kind == "numeric"
-    assert "checked numerically, 2 points" in chain.latex()
+    assert "Legendre duplication (checked numerically)}" in chain.latex()
     with pytest.raises(AssertionError, match="step 2"):
         chain.step("a wrong identity", to=sp.gamma(2 * x), numeric=points)
     chain.conclude("g-1", "duplication", equals=None)
-    assert ledger.claims[-1].method.endswith("1 checked numerically")
+    assert ledger.claims[-1].method.endswith("1 checked numerically (2 points, 30 digits)")
     assert ledger.chain_step_counts() == (0, 1)
 
 
@@ -499,3 +500,48 @@ def test_the_rendering_is_a_stable_aligned_display(ledger: Ledger) -> None:
         " &= x^{2} + 2 x + 1 && \\text{expand}\n"
         "\\end{aligned}"
     )
+
+
+def test_an_inequality_step_is_checked_and_rendered(ledger: Ledger) -> None:
+    c = sp.symbols("c", real=True)
+    m = sp.symbols("m", integer=True, positive=True)
+    chain = ledger.chain("even", sp.Symbol("v"), c ** (2 * m) / sp.factorial(2 * m) + 1)
+    chain.step("an even power is non-negative", to=sp.Integer(1), relation=">=")
+    assert chain.relation == ">="
+    assert "&\\ge 1" in chain.latex()
+    chain.conclude("ineq-1", "v >= 1", equals=1)
+    assert ledger.claims[-1].method.endswith("concludes lhs >= end")
+
+
+def test_a_false_or_undecided_inequality_fails_at_that_step(ledger: Ledger) -> None:
+    c = sp.symbols("c", real=True)
+    n = sp.symbols("n", integer=True, positive=True)
+    chain = ledger.chain("sign", sp.Symbol("v"), c**2 + 1)
+    with pytest.raises(AssertionError, match=r"step 1 \(wrong way\).*is false"):
+        chain.step("wrong way", to=c**2 + 2, relation=">")
+    with pytest.raises(AssertionError, match="cannot be decided"):
+        chain.step("odd powers can be negative", to=c**n + 1, relation=">=")
+    # the undecided step holds at these points only numerically, and is labelled so
+    chain.step("checked at points", to=c + sp.Rational(1, 2), relation=">",
+               numeric=[{c: -1.5}, {c: 0.5}, {c: 3.0}])
+    assert chain.steps[-1].kind == "numeric" and chain.relation == ">"
+    with pytest.raises(AssertionError, match="fails at"):
+        chain.step("false at a point", to=c**2, relation=">=", numeric=[{c: 3.0}])
+    with pytest.raises(ValueError, match="would not compose"):
+        chain.step("the other way", to=c + 1, relation="<", numeric=[{c: 0.0}])
+    with pytest.raises(ValueError, match="relation must be one of"):
+        chain.step("unknown", to=c, relation="!=")
+
+
+def test_the_rendering_keeps_the_authors_order_and_drops_limit_points(
+    ledger: Ledger,
+) -> None:
+    n = sp.symbols("n", positive=True)
+    k = sp.symbols("k", integer=True)
+    tail = sp.Sum(x**k / sp.factorial(k), (k, 0, n - 1))
+    chain = ledger.chain("order", sp.Symbol("s"), tail + x**n / sp.factorial(n))
+    chain.step("as written", to=sp.Add(tail, x**n / sp.factorial(n), evaluate=False))
+    first, second = chain.latex().split(" \\\\\n")
+    assert "s &= \\frac{x^{n}}{n!} + \\sum" in first  # SymPy's default order
+    assert "&= \\sum_{k=0}^{n - 1} \\frac{x^{k}}{k!} + \\frac{x^{n}}{n!}" in second
+    assert _ChainPrinter().doprint(sp.O(1 / n, (n, sp.oo))) == "O\\left(\\frac{1}{n}\\right)"
