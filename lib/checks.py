@@ -472,13 +472,17 @@ class Chain:
         """None if ``first relation second`` at every point, else the miss."""
         for point in points:
             subs = {k: sp.nsimplify(v) if isinstance(v, float) else v for k, v in point.items()}
-            a = sp.sympify(first).subs(subs).evalf(self.NUMERIC_DIGITS)
-            b = sp.sympify(second).subs(subs).evalf(self.NUMERIC_DIGITS)
-            if not (a.is_real and b.is_real and a.is_finite and b.is_finite):
+            try:
+                a = self._evaluate(sp.sympify(first).subs(subs))
+                b = self._evaluate(sp.sympify(second).subs(subs))
+            except TypeError:
+                return f"not a number at {point}"
+            if a.imag or b.imag or not (np.isfinite(a.real) and np.isfinite(b.real)):
                 return f"not a finite real number at {point}"
+            a, b = a.real, b.real
             holds = {">=": a >= b, ">": a > b, "<=": a <= b, "<": a < b}[relation]
-            if not bool(holds):
-                return f"{float(a):.6g} {relation} {float(b):.6g} fails at {point}"
+            if not holds:
+                return f"{a:.6g} {relation} {b:.6g} fails at {point}"
         return None
 
     @classmethod

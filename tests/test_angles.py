@@ -26,6 +26,7 @@ from lib.angles import (
     angle_tail,
     normalisation_constant,
     sample_angles,
+    sharp_tail_bound,
     tail_bounds,
 )
 
@@ -621,6 +622,7 @@ FUNCTIONS_OF_N = {
     "angle_ppf": lambda n: angle_ppf(0.5, n),
     "angle_tail": lambda n: angle_tail(0.5, n),
     "tail_bounds": lambda n: tail_bounds(0.5, n),
+    "sharp_tail_bound": lambda n: sharp_tail_bound(0.5, n),
     "angle_moments": lambda n: angle_moments(n),
     "angle_moments_exact": lambda n: angle_moments(n, exact=True),
     "normalisation_constant": lambda n: normalisation_constant(n),
@@ -703,3 +705,35 @@ def test_bad_exact_flag_raises():
 def test_bad_vectors_raise(x, y, message):
     with pytest.raises(ValueError, match=message):
         angle_between(x, y)
+
+
+# ---------------------------------------------------------------------------
+# The sharp tail bound (chapter 1, "Almost orthogonal")
+
+
+def test_sharp_bound_dominates_the_exact_tail_and_tends_to_it():
+    deltas = np.linspace(0.0, np.pi / 2, 200)[1:]
+    for n in [2, 3, 5, 10, 30, 100, 300, 1000, 3000, 10**4]:
+        exact = angle_tail(deltas, n)
+        assert np.all(exact <= sharp_tail_bound(deltas, n) * (1 + 1e-12))
+    ratios = [sharp_tail_bound(0.35, n) / angle_tail(0.35, n) for n in (10, 100, 1000)]
+    assert ratios[0] > ratios[1] > ratios[2] > 1  # asymptotically exact
+
+
+def test_sharp_bound_against_mpmath_and_endpoints():
+    with mpmath.workdps(30):
+        for n in (2, 7, 1000):
+            for delta in (0.05, 0.7, 1.5):
+                d = mpmath.mpf(delta)
+                c_n = mpmath.gamma(mpmath.mpf(n) / 2) / (
+                    mpmath.gamma(mpmath.mpf(n - 1) / 2) * mpmath.sqrt(mpmath.pi)
+                )
+                reference = 2 * c_n * mpmath.cos(d) ** (n - 1) / ((n - 1) * mpmath.sin(d))
+                assert sharp_tail_bound(delta, n) == pytest.approx(float(reference), rel=1e-13)
+    assert sharp_tail_bound(np.pi / 2, 5) == 0.0
+    assert type(sharp_tail_bound(0.3, 5)) is np.float64
+    assert sharp_tail_bound([0.3, np.pi / 2], 5).shape == (2,)
+    with pytest.raises(ValueError, match="delta"):
+        sharp_tail_bound(0.0, 5)
+    with pytest.raises(ValueError, match="delta"):
+        sharp_tail_bound([0.3, np.nan], 5)
