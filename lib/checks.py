@@ -334,15 +334,39 @@ class _ChainPrinter(LatexPrinter):
       of its terms; SymPy's default would sort them (often reversing them).
     * ``O(...)`` is printed without its limit point (``O(1/n)``, not
       ``O(1/n; n \\to \\infty)``); the step's justification states the limit.
+    * A truncated series (a sum with one ``O(...)`` term) is printed leading
+      term first and the ``O(...)`` last.
     """
 
     def _print_Add(self, expr, order=None):
+        orders = [term for term in expr.args if isinstance(term, sp.Order)]
+        if len(orders) == 1 and len(orders[0].variables) == 1:
+            # A truncated series: leading term first, the O-term last.
+            big_o, variable = orders[0], orders[0].variables[0]
+            at_infinity = orders[0].point[0] is sp.oo
+            rest = sorted(
+                (term for term in expr.args if term is not big_o),
+                key=lambda term: term.as_coeff_exponent(variable)[1],
+                reverse=at_infinity,
+            )
+            return super()._print_Add(sp.Add(*rest, big_o, evaluate=False), order="none")
         if expr.args != sp.Add(*expr.args).args:  # built unevaluated: keep its order
             order = "none"
         return super()._print_Add(expr, order=order)
 
     def _print_Order(self, expr):
         return r"O\left(%s\right)" % self._print(expr.expr)
+
+
+def readable_latex(expr: sp.Basic) -> str:
+    """LaTeX for a displayed formula, written the way a derivation is written by hand.
+
+    As :func:`sympy.latex`, except that a sum built unevaluated
+    (``sp.Add(a, b, evaluate=False)``) keeps the order of its terms and
+    ``O(...)`` is printed without its limit point (say where the limit is in the
+    text). Derivation chains render their lines with it.
+    """
+    return _ChainPrinter().doprint(sp.sympify(expr))
 
 
 @dataclass(frozen=True)
@@ -976,8 +1000,10 @@ class Ledger:
             resolution = f"resolves {k * standard_error / abs(expected):.0e} rel."
         else:
             resolution = f"resolves {k * standard_error:.0e} abs."
+        # Two decimals: a deviation printed as "0.0 SE" would read like a value
+        # compared with itself.
         self._claims.append(
-            Claim(claim_id, what, f"{method}, |z| <= {k:.2f}", f"{z:.1f} SE; {resolution}",
+            Claim(claim_id, what, f"{method}, |z| <= {k:.2f}", f"{z:.2f} SE; {resolution}",
                   "random", z)
         )
         self._random_comparisons += 1

@@ -10,6 +10,7 @@ from scipy import stats
 from lib.checks import (
     EVIDENCE_KINDS,
     _ChainPrinter,
+    readable_latex,
     FALSE_ALARM_BUDGET,
     MONTE_CARLO_K,
     PER_CLAIM_ALPHA,
@@ -284,9 +285,11 @@ def test_monte_carlo_default_band_and_resolution(ledger: Ledger) -> None:
     row = ledger.claims[-1]
     assert row.method.endswith(f"|z| <= {MONTE_CARLO_K:.2f}")
     # resolution k SE / |expected| = 5.85 * 0.01 / 1 -> "6e-02 rel."
-    assert row.error == "5.8 SE; resolves 6e-02 rel."
+    assert row.error == "5.80 SE; resolves 6e-02 rel."
     ledger.monte_carlo("m-b3", "zero mean", 0.001, 0.0, 0.001)
-    assert ledger.claims[-1].error == "1.0 SE; resolves 6e-03 abs."
+    assert ledger.claims[-1].error == "1.00 SE; resolves 6e-03 abs."
+    ledger.monte_carlo("m-b4", "close", 1.0001, 1.0, 0.01)  # not shown as "0.0 SE"
+    assert ledger.claims[-1].error.startswith("0.01 SE;")
 
 
 def test_own_k_or_alpha_needs_a_reason(ledger: Ledger) -> None:
@@ -545,3 +548,11 @@ def test_the_rendering_keeps_the_authors_order_and_drops_limit_points(
     assert "s &= \\frac{x^{n}}{n!} + \\sum" in first  # SymPy's default order
     assert "&= \\sum_{k=0}^{n - 1} \\frac{x^{k}}{k!} + \\frac{x^{n}}{n!}" in second
     assert _ChainPrinter().doprint(sp.O(1 / n, (n, sp.oo))) == "O\\left(\\frac{1}{n}\\right)"
+
+
+def test_readable_latex_is_the_chain_printer() -> None:
+    n = sp.symbols("n", positive=True)
+    series = sp.Add(1 / n, 1 / n**2, sp.O(n**-3, (n, sp.oo)), evaluate=False)
+    assert readable_latex(series) == (
+        "\\frac{1}{n} + \\frac{1}{n^{2}} + O\\left(\\frac{1}{n^{3}}\\right)"
+    )

@@ -24,8 +24,9 @@ function never ran (the chapter does not reach it: neither caught nor missed).
 
 ``python tests/sabotage/harness.py`` (``make sabotage``) runs the whole catalogue, one
 kernel per core, and writes ``tests/sabotage/report.json`` and ``report.md``; with
-chapter names it runs only theirs and prints; ``--smoke`` runs the smoke bugs and
-fails unless each is caught (``make test`` does this).
+chapter names it runs only theirs and replaces their rows in the report (which then
+says when they were re-run); ``--smoke`` runs the smoke bugs and fails unless each is
+caught (``make test`` does this), and ``--no-report`` only prints.
 """
 
 from __future__ import annotations
@@ -369,7 +370,14 @@ def reached_from(public: str) -> set[str]:
 
 
 # -- the report ---------------------------------------------------------------------
-def write_report(outcomes: list[Outcome], bugs: list[Bug], seconds: float) -> None:
+def write_report(
+    outcomes: list[Outcome], bugs: list[Bug], seconds: float, *, partial: bool = False
+) -> None:
+    """Write report.json and report.md.
+
+    A ``partial`` run (some chapters) replaces those chapters' rows in the existing
+    report and records the date of the re-run; the other rows are kept.
+    """
     chapters = sorted({b.chapter for b in bugs})
     coverage = {}
     for chapter in chapters:
@@ -379,12 +387,24 @@ def write_report(outcomes: list[Outcome], bugs: list[Bug], seconds: float) -> No
         coverage[chapter] = sorted(
             f for f in called if sum(t in reached_from(f) for t in targets) < 2
         )
+    today = _dt.date.today().isoformat()
     data = {
-        "date": _dt.date.today().isoformat(),
+        "date": today,
         "seconds": round(seconds, 1),
         "outcomes": [asdict(o) for o in outcomes],
         "under_covered": coverage,
     }
+    previous_file = CATALOGUE / "report.json"
+    if partial and previous_file.exists():
+        previous = json.loads(previous_file.read_text(encoding="utf-8"))
+        kept = [o for o in previous["outcomes"] if o["chapter"] not in chapters]
+        data = {
+            "date": previous["date"],
+            "seconds": previous["seconds"],
+            "outcomes": sorted(kept + data["outcomes"], key=lambda o: o["chapter"]),
+            "under_covered": previous["under_covered"] | coverage,
+            "reruns": previous.get("reruns", {}) | {c: today for c in chapters},
+        }
     (CATALOGUE / "report.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     (CATALOGUE / "report.md").write_text(render_markdown(data), encoding="utf-8")
 
@@ -396,6 +416,14 @@ def render_markdown(data: dict) -> str:
         f"Planted-bug run of {data['date']} (`make sabotage`, {data['seconds']:.0f} s on "
         "2 cores).",
         "",
+    ]
+    if data.get("reruns"):
+        reruns = ", ".join(f"{c[:2]} on {d}" for c, d in sorted(data["reruns"].items()))
+        lines += [
+            f"Chapters re-run since, one at a time (`make sabotage CHAPTER=...`): {reruns}.",
+            "",
+        ]
+    lines += [
         "| Chapter | Planted | Caught by a claim | Missed | Crashed | Not exercised "
         "| lib functions with < 2 bugs |",
         "|---|---|---|---|---|---|---|",
@@ -451,9 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sabotage: {caught} of {len(outcomes)} caught in {seconds:.0f} s")
     if args.smoke:
         return 0 if caught == len(outcomes) and outcomes else 1
-    # The committed report describes the whole catalogue; a partial run only prints.
-    if not args.no_report and not args.chapters:
-        write_report(outcomes, bugs, seconds)
+    # The committed report describes the whole catalogue; a run of some chapters
+    # replaces their rows in it.
+    if not args.no_report:
+        write_report(outcomes, bugs, seconds, partial=bool(args.chapters))
         print(f"sabotage: report written to {CATALOGUE / 'report.md'}")
     return 0
 
