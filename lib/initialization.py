@@ -30,6 +30,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 import sympy as sp
 from numpy.typing import ArrayLike, NDArray
+from scipy import special
 
 from lib._validation import generator, positive_int
 
@@ -42,10 +43,14 @@ __all__ = [
     "gram_mse",
     "gram_spectrum",
     "init_variance",
+    "log_gain_moments",
     "marchenko_pastur_cdf",
     "marchenko_pastur_pdf",
     "marchenko_pastur_support",
+    "mean_field_correlation_map",
+    "mean_field_length_map",
     "norm_ratio_moments",
+    "sample_orthogonal",
     "sample_weights",
     "variance_with_standard_error",
 ]
@@ -193,6 +198,51 @@ def sample_weights(
         return sigma * rng.standard_normal(dims)
     bound = math.sqrt(3.0) * sigma
     return rng.uniform(-bound, bound, size=dims)
+
+
+def sample_orthogonal(
+    shape: tuple[int, ...], rng: np.random.Generator, gain: float = 1.0
+) -> NDArray[np.float64]:
+    """Draw Haar-distributed orthogonal matrices, times a gain.
+
+    For ``m >= n`` the columns are orthonormal (:math:`W^\top W = I_n`), for
+    ``m < n`` the rows are (:math:`W W^\top = I_m`); a square ``W`` is
+    uniformly distributed on the orthogonal group. This is the article's
+    "natural" initialisation (Saxe, McClelland and Ganguli 2014).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(..., m, n)``; leading axes are independent draws.
+    rng : numpy.random.Generator
+        Source of randomness.
+    gain : float
+        Positive factor multiplying every matrix (``sqrt(2)`` for ReLU layers).
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of the given shape.
+
+    Notes
+    -----
+    The QR factorisation of a Gaussian matrix gives ``Q`` only up to the signs
+    of its columns, which LAPACK fixes by a convention that is not random;
+    multiplying each column by the sign of the matching diagonal entry of
+    ``R`` makes the law exactly Haar (Mezzadri 2007). Chapter 2, section
+    "Depth".
+    """
+    dims = _shape(shape)
+    gain = _positive_float(gain, "gain")
+    rng = generator(rng)
+    *lead, m, n = dims
+    tall, wide = max(m, n), min(m, n)
+    q, r = np.linalg.qr(rng.standard_normal((*lead, tall, wide)))
+    signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+    q = q * np.where(signs == 0.0, 1.0, signs)[..., None, :]
+    if m < n:
+        q = np.swapaxes(q, -1, -2)
+    return gain * q
 
 
 # --------------------------------------------------------------------------
@@ -529,11 +579,15 @@ def forward_norm_ratios(
     rng: np.random.Generator,
     dist: Dist = "normal",
     trials: int = 1,
+    orthogonal: bool = False,
 ) -> NDArray[np.float64]:
     """Norm ratios :math:`\\Vert h_l\\Vert / \\Vert h_0\\Vert` through a deep square network.
 
     :math:`h_0 = x` and :math:`h_l = f(W_l h_{l-1})` with fresh zero-bias
-    ``n x n`` layers ``W_l`` drawn by :func:`sample_weights`.
+    ``n x n`` layers ``W_l`` drawn by :func:`sample_weights`, or, with
+    ``orthogonal=True``, by :func:`sample_orthogonal` with the gain
+    :math:`\\sqrt{n\\sigma^2}` of the rule (1 for ``"fan_out"``,
+    :math:`\\sqrt2` for ``"he_fan_out"``).
 
     Parameters
     ----------
@@ -548,9 +602,11 @@ def forward_norm_ratios(
     rng : numpy.random.Generator
         Source of randomness.
     dist : {"normal", "uniform"}
-        Entry law.
+        Entry law of i.i.d. layers (must be ``"normal"`` when ``orthogonal``).
     trials : int
         Independent networks (>= 1).
+    orthogonal : bool
+        Haar-orthogonal layers instead of i.i.d. entries.
 
     Returns
     -------
@@ -567,15 +623,212 @@ def forward_norm_ratios(
     _choice(scheme, SCHEMES, "scheme")
     activation = _choice(activation, _ACTIVATIONS_FORWARD, "activation")  # type: ignore[assignment]
     _choice(dist, DISTRIBUTIONS, "dist")
+    if not isinstance(orthogonal, bool):
+        raise TypeError(f"orthogonal must be True or False, got {orthogonal!r}")
+    if orthogonal and dist != "normal":
+        raise ValueError("dist does not apply to orthogonal layers; leave it 'normal'")
     rng = generator(rng)
     n = h0.size
+    gain = math.sqrt(n * init_variance((n, n), scheme))
     f = {"linear": lambda v: v, "relu": lambda v: np.maximum(v, 0.0), "tanh": np.tanh}[activation]
     norm0 = float(np.linalg.norm(h0))
     h = np.broadcast_to(h0, (trials, n)).copy()
     ratios = np.empty((trials, depth + 1))
     ratios[:, 0] = 1.0
     for layer in range(1, depth + 1):
-        weights = sample_weights((trials, n, n), scheme, rng, dist)
+        if orthogonal:
+            weights = sample_orthogonal((trials, n, n), rng, gain)
+        else:
+            weights = sample_weights((trials, n, n), scheme, rng, dist)
         h = f(np.einsum("tij,tj->ti", weights, h))
         ratios[:, layer] = np.linalg.norm(h, axis=1) / norm0
     return ratios
+
+
+def log_gain_moments(
+    width: int, variance: float, activation: Literal["linear", "relu"] = "linear"
+) -> tuple[float, float]:
+    """Exact mean and variance of :math:`\\log R` for one Gaussian layer.
+
+    :math:`R = \\Vert f(Wh)\\Vert^2/\\Vert h\\Vert^2` for a ``width x n``
+    matrix ``W`` of i.i.d. :math:`N(0, \\sigma^2)` entries and any fixed
+    non-zero ``h``: the coordinates of ``Wh`` are i.i.d.
+    :math:`N(0, \\sigma^2\\Vert h\\Vert^2)`, so
+
+    * linear: :math:`R = \\sigma^2\\chi^2_m`, with
+      :math:`\\mathbb{E}\\log R = \\log(2\\sigma^2) + \\psi(m/2)` and
+      :math:`\\mathrm{Var}\\log R = \\psi'(m/2)`;
+    * relu: :math:`R = \\sigma^2\\chi^2_K` with :math:`K \\sim \\mathrm{Bin}(m, 1/2)`
+      positive coordinates, and the moments are mixed over ``K``.
+
+    For ReLU, ``K = 0`` (probability :math:`2^{-m}`) gives ``R = 0``; the moments
+    are those of ``log R`` given ``R > 0``.
+
+    Parameters
+    ----------
+    width : int
+        ``m``, the number of outputs (>= 1).
+    variance : float
+        :math:`\\sigma^2`.
+    activation : {"linear", "relu"}
+        ``f``.
+
+    Returns
+    -------
+    (float, float)
+        Mean and variance of :math:`\\log R`.
+
+    Notes
+    -----
+    Because the law of ``R`` does not depend on ``h``, the layers of a deep
+    Gaussian network contribute independent terms to
+    :math:`\\log\\Vert h_L\\Vert^2`. Chapter 2, section "Depth".
+    """
+    m = positive_int(width, "width")
+    s2 = _positive_float(variance, "variance")
+    activation = _choice(activation, _ACTIVATIONS_EXACT, "activation")  # type: ignore[assignment]
+    if activation == "linear":
+        return math.log(2.0 * s2) + float(special.digamma(m / 2.0)), float(
+            special.polygamma(1, m / 2.0)
+        )
+    k = np.arange(1, m + 1)
+    weights = np.exp(
+        special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
+        - m * math.log(2.0)
+    )
+    weights = weights / weights.sum()  # condition on K >= 1
+    means = math.log(2.0 * s2) + special.digamma(k / 2.0)
+    mean = float(np.sum(weights * means))
+    var = float(np.sum(weights * (special.polygamma(1, k / 2.0) + (means - mean) ** 2)))
+    return mean, var
+
+
+# Gaussian expectations of tanh terms by the trapezoid rule on [-9, 9] with step
+# 0.02: tanh(s z) is analytic in the strip |Im z| < pi / (2 s), and the rule's error
+# decays like exp(-2 pi (strip width) / step), below 1e-13 while s^2 <= _TANH_MAX_PRE.
+_GRID = np.linspace(-9.0, 9.0, 901)
+_GRID_WEIGHTS = np.exp(-(_GRID**2) / 2.0)
+_GRID_WEIGHTS = _GRID_WEIGHTS / _GRID_WEIGHTS.sum()
+_TANH_MAX_PRE = 100.0
+
+
+def _tanh_pre_variance(pre: NDArray[np.float64] | float) -> None:
+    if np.any(np.asarray(pre) > _TANH_MAX_PRE):
+        raise ValueError(
+            f"tanh maps are computed for gain * q <= {_TANH_MAX_PRE:g} "
+            "(beyond it tanh is a sign function to within the quadrature's accuracy)"
+        )
+
+
+def _nonnegative_array(value: ArrayLike, name: str) -> NDArray[np.float64]:
+    array = _finite_array(value, name)
+    if np.any(array < 0):
+        raise ValueError(f"{name} must be >= 0")
+    return array
+
+
+def mean_field_length_map(
+    q: ArrayLike, activation: Literal["linear", "relu", "tanh"], gain: float = 1.0
+) -> FloatOrArray:
+    """The mean-field length map :math:`q \\mapsto \\mathbb{E}f(\\sqrt{gq}\\,Z)^2`.
+
+    For a layer with i.i.d. :math:`N(0, g/m)` weights and an input ``h`` with
+    :math:`q = \\Vert h\\Vert^2/m`, the pre-activations ``Wh`` are i.i.d.
+    :math:`N(0, gq)`, so :math:`\\mathbb{E}[\\Vert f(Wh)\\Vert^2/m \\mid h]` is the map
+    at ``q``, exactly and at any width. Iterated, it is the infinite-width
+    prediction of the length through depth (Poole et al. 2016).
+
+    Parameters
+    ----------
+    q : array_like
+        Squared length per coordinate of the input of ``f`` (>= 0).
+    activation : {"linear", "relu", "tanh"}
+        ``f``.
+    gain : float
+        :math:`g = m\\sigma^2` of the layer feeding ``f``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        :math:`\\mathbb{E}f(\\sqrt{gq}Z)^2`, the next ``q``.
+
+    Notes
+    -----
+    Tanh uses the trapezoid rule on a fine grid (error below 1e-13 for
+    ``gain * q <= 100``; larger values raise ``ValueError``). Chapter 2,
+    section "Depth".
+    """
+    values = _nonnegative_array(q, "q")
+    activation = _choice(activation, _ACTIVATIONS_FORWARD, "activation")  # type: ignore[assignment]
+    g = _positive_float(gain, "gain")
+    pre = g * values
+    if activation == "linear":
+        result = pre
+    elif activation == "relu":
+        result = pre / 2.0
+    else:
+        _tanh_pre_variance(pre)
+        result = np.tanh(np.sqrt(pre)[..., None] * _GRID) ** 2 @ _GRID_WEIGHTS
+    result = np.asarray(result, dtype=float)
+    return np.float64(result) if result.ndim == 0 else result
+
+
+def mean_field_correlation_map(
+    c: ArrayLike,
+    activation: Literal["linear", "relu", "tanh"],
+    q: float = 1.0,
+    gain: float = 1.0,
+) -> FloatOrArray:
+    """The mean-field correlation map of a random layer.
+
+    Two inputs of equal squared length per coordinate ``q`` and correlation
+    (cosine) ``c`` give pre-activations :math:`(u, v)` that are jointly normal
+    with variance :math:`gq` and correlation ``c``; the map returns the cosine
+    :math:`\\mathbb{E}f(u)f(v)/\\mathbb{E}f(u)^2` of the outputs.
+
+    * linear: ``c``;
+    * relu: the arc-cosine kernel of degree 1 (Cho and Saul 2009),
+      :math:`(\\sqrt{1-c^2} + (\\pi - \\arccos c)\\,c)/\\pi`;
+    * tanh: the trapezoid rule on a 2-D grid (Poole et al. 2016).
+
+    Parameters
+    ----------
+    c : array_like
+        Input cosines in [-1, 1].
+    activation : {"linear", "relu", "tanh"}
+        ``f``.
+    q : float
+        Squared length per coordinate of both inputs (> 0); only tanh depends on it.
+    gain : float
+        :math:`g = m\\sigma^2` of the layer.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Output cosines.
+
+    Notes
+    -----
+    Chapter 2, section "Angles through depth".
+    """
+    cos = _finite_array(c, "c")
+    if np.any(np.abs(cos) > 1.0):
+        raise ValueError("c must lie in [-1, 1]")
+    activation = _choice(activation, _ACTIVATIONS_FORWARD, "activation")  # type: ignore[assignment]
+    pre = _positive_float(q, "q") * _positive_float(gain, "gain")
+    if activation == "linear":
+        result = cos.copy()
+    elif activation == "relu":
+        result = (np.sqrt(1.0 - cos**2) + (np.pi - np.arccos(cos)) * cos) / np.pi
+    else:
+        _tanh_pre_variance(pre)
+        s = math.sqrt(pre)
+        u = np.tanh(s * _GRID)
+        second_moment = float(u**2 @ _GRID_WEIGHTS)
+        cross = np.empty(cos.size)
+        for i, cosine in enumerate(cos.reshape(-1)):  # one 901 x 901 grid at a time
+            v = np.tanh(s * (cosine * _GRID[:, None] + math.sqrt(1.0 - cosine**2) * _GRID))
+            cross[i] = _GRID_WEIGHTS @ (u[:, None] * v) @ _GRID_WEIGHTS
+        result = (cross / second_moment).reshape(cos.shape)
+    result = np.asarray(result, dtype=float)
+    return np.float64(result) if result.ndim == 0 else result

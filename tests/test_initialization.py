@@ -302,6 +302,116 @@ def test_forward_norm_ratios_linear_log_mean() -> None:
     assert abs(log_r.mean() - want) < 4 * log_r.std(ddof=1) / math.sqrt(log_r.size)
 
 
+def test_forward_norm_ratios_orthogonal_linear_is_exact() -> None:
+    rng = np.random.default_rng(9)
+    out = init.forward_norm_ratios(rng.standard_normal(12), 6, "fan_out", "linear", rng, trials=3,
+                                   orthogonal=True)
+    np.testing.assert_allclose(out, 1.0, rtol=1e-12)
+    relu = init.forward_norm_ratios(np.ones(12), 1, "he_fan_out", "relu", rng, trials=4000,
+                                    orthogonal=True)[:, 1] ** 2
+    # sqrt(2) Q h is uniform on a sphere of radius sqrt(2)|h|: E R = 1 exactly.
+    assert abs(relu.mean() - 1.0) < 4 * relu.std(ddof=1) / math.sqrt(relu.size)
+
+
+# -- sample_orthogonal -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (7, 3), (3, 7), (4, 6, 2)])
+def test_sample_orthogonal_is_orthonormal(shape: tuple[int, ...]) -> None:
+    w = init.sample_orthogonal(shape, np.random.default_rng(10), gain=1.5)
+    assert w.shape == shape
+    m, n = shape[-2:]
+    gram = np.swapaxes(w, -1, -2) @ w if m >= n else w @ np.swapaxes(w, -1, -2)
+    np.testing.assert_allclose(gram, np.broadcast_to(2.25 * np.eye(min(m, n)), gram.shape),
+                               atol=1e-13)
+
+
+def test_sample_orthogonal_is_haar() -> None:
+    # Under Haar measure every entry of a 4 x 4 Q is distributed as a coordinate of a
+    # uniform unit vector: mean 0, second moment 1/4. QR without the sign fix gives
+    # Q[0, 0] = -|a| / |column|, of mean about -0.47.
+    w = init.sample_orthogonal((20_000, 4, 4), np.random.default_rng(11))
+    for entry in (w[:, 0, 0], w[:, 2, 1]):
+        assert abs(entry.mean()) < 4 * entry.std(ddof=1) / math.sqrt(entry.size)
+        se = (entry**2).std(ddof=1) / math.sqrt(entry.size)
+        assert abs((entry**2).mean() - 0.25) < 4 * se
+    # The first column is uniform on the sphere: its first coordinate's angle to e_1
+    # follows the chapter 1 law, here through Beta(1/2, 3/2) for its square.
+    assert stats.kstest(w[:, 0, 0] ** 2, stats.beta(0.5, 1.5).cdf).pvalue > 1e-3
+
+
+# -- log_gain_moments / mean-field maps ------------------------------------------
+
+
+def test_log_gain_moments_linear_by_quadrature() -> None:
+    m, s2 = 6, 0.3
+    law = stats.chi2(m)
+    mean = integrate.quad(lambda t: math.log(s2 * t) * law.pdf(t), 0, np.inf)[0]
+    second = integrate.quad(lambda t: math.log(s2 * t) ** 2 * law.pdf(t), 0, np.inf)[0]
+    got = init.log_gain_moments(m, s2)
+    assert got == pytest.approx((mean, second - mean**2), rel=1e-8)
+
+
+def test_log_gain_moments_relu_by_enumeration() -> None:
+    # K ~ Bin(m, 1/2) positive coordinates, R = s2 chi2_K, conditioned on K >= 1.
+    m, s2 = 4, 0.5
+    probs = np.array([stats.binom(m, 0.5).pmf(k) for k in range(1, m + 1)])
+    probs = probs / probs.sum()
+    moments = []
+    for k in range(1, m + 1):
+        law = stats.chi2(k)
+        lo = integrate.quad(lambda t: math.log(s2 * t) * law.pdf(t), 0, 1, limit=200)[0]
+        hi = integrate.quad(lambda t: math.log(s2 * t) * law.pdf(t), 1, np.inf)[0]
+        lo2 = integrate.quad(lambda t: math.log(s2 * t) ** 2 * law.pdf(t), 0, 1, limit=200)[0]
+        hi2 = integrate.quad(lambda t: math.log(s2 * t) ** 2 * law.pdf(t), 1, np.inf)[0]
+        moments.append((lo + hi, lo2 + hi2))
+    mean = float(probs @ [a for a, _ in moments])
+    second = float(probs @ [b for _, b in moments])
+    got = init.log_gain_moments(m, s2, "relu")
+    assert got == pytest.approx((mean, second - mean**2), rel=1e-7)
+
+
+@pytest.mark.parametrize("q", [1e-4, 0.3, 1.0, 5.0, 40.0])
+def test_mean_field_length_map_tanh_by_quadrature(q: float) -> None:
+    gain = 1.3
+    want = integrate.quad(
+        lambda z: math.tanh(math.sqrt(gain * q) * z) ** 2 * stats.norm.pdf(z), -np.inf, np.inf,
+        epsabs=1e-15, epsrel=1e-13, limit=200,
+    )[0]
+    assert init.mean_field_length_map(q, "tanh", gain) == pytest.approx(want, rel=1e-11, abs=1e-15)
+
+
+def test_mean_field_length_map_linear_relu() -> None:
+    q = np.array([0.0, 0.5, 3.0])
+    np.testing.assert_allclose(init.mean_field_length_map(q, "linear", 2.0), 2 * q)
+    np.testing.assert_allclose(init.mean_field_length_map(q, "relu", 2.0), q)
+
+
+@pytest.mark.parametrize("c", [-0.8, 0.0, 0.3, 0.95])
+def test_mean_field_correlation_map_by_quadrature(c: float) -> None:
+    s = math.sqrt(0.7 * 1.5)
+    sine = math.sqrt(1 - c * c)
+    tanh_cross = integrate.dblquad(
+        lambda y, x: math.tanh(s * x) * math.tanh(s * (c * x + sine * y))
+        * stats.norm.pdf(x) * stats.norm.pdf(y),
+        -12, 12, -12, 12, epsabs=1e-12,
+    )[0]
+    tanh_second = integrate.quad(lambda z: math.tanh(s * z) ** 2 * stats.norm.pdf(z), -12, 12,
+                                 epsabs=1e-14)[0]
+    got = init.mean_field_correlation_map(c, "tanh", q=0.7, gain=1.5)
+    assert got == pytest.approx(tanh_cross / tanh_second, abs=1e-8)
+    # ReLU: integrate the product over the quadrant where both pre-activations are
+    # positive (x > 0 and c x + sine y > 0), so the kink is a boundary, not inside.
+    relu_cross = integrate.dblquad(
+        lambda y, x: x * (c * x + sine * y) * stats.norm.pdf(x) * stats.norm.pdf(y),
+        0, 12, lambda x: -c * x / sine, 12, epsabs=1e-13,
+    )[0]
+    got = init.mean_field_correlation_map(c, "relu", q=0.7, gain=1.5)
+    assert got == pytest.approx(relu_cross / 0.5, abs=1e-10)
+    np.testing.assert_allclose(init.mean_field_correlation_map([c, 1.0], "linear"), [c, 1.0])
+    assert init.mean_field_correlation_map(1.0, "relu") == pytest.approx(1.0)
+
+
 def test_variance_with_standard_error() -> None:
     rng = np.random.default_rng(8)
     sample = rng.standard_normal(200_000) * 3.0
@@ -359,6 +469,23 @@ BAD_CALLS = {
     "variance one value": lambda: init.variance_with_standard_error([1.0]),
     "variance 2-d": lambda: init.variance_with_standard_error(np.ones((2, 2))),
     "variance nan": lambda: init.variance_with_standard_error([1.0, np.nan]),
+    "forward orthogonal uniform": lambda: init.forward_norm_ratios(
+        np.ones(3), 2, "fan_in", "relu", RNG, dist="uniform", orthogonal=True
+    ),
+    "orthogonal gain zero": lambda: init.sample_orthogonal((3, 3), RNG, 0.0),
+    "orthogonal gain nan": lambda: init.sample_orthogonal((3, 3), RNG, float("nan")),
+    "orthogonal shape": lambda: init.sample_orthogonal((3,), RNG),
+    "log gain width zero": lambda: init.log_gain_moments(0, 1.0),
+    "log gain variance negative": lambda: init.log_gain_moments(3, -1.0),
+    "log gain tanh": lambda: init.log_gain_moments(3, 1.0, "tanh"),
+    "length map q negative": lambda: init.mean_field_length_map(-0.1, "tanh"),
+    "length map q nan": lambda: init.mean_field_length_map([1.0, np.nan], "relu"),
+    "length map tanh q huge": lambda: init.mean_field_length_map(1e3, "tanh"),
+    "length map activation": lambda: init.mean_field_length_map(1.0, "gelu"),
+    "correlation c above 1": lambda: init.mean_field_correlation_map(1.01, "relu"),
+    "correlation c nan": lambda: init.mean_field_correlation_map(np.nan, "relu"),
+    "correlation q zero": lambda: init.mean_field_correlation_map(0.5, "tanh", q=0.0),
+    "correlation tanh q huge": lambda: init.mean_field_correlation_map(0.5, "tanh", q=1e3),
     "forward dist": lambda: init.forward_norm_ratios(
         np.ones(3), 2, "fan_in", "relu", RNG, dist="laplace"
     ),
@@ -369,3 +496,8 @@ BAD_CALLS = {
 def test_bad_input_raises_value_error(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         call()
+
+
+def test_forward_norm_ratios_orthogonal_must_be_bool() -> None:
+    with pytest.raises(TypeError, match="orthogonal"):
+        init.forward_norm_ratios(np.ones(3), 2, "fan_in", "relu", RNG, orthogonal=1)
