@@ -4,7 +4,7 @@ A dense layer ``y = W x`` has a weight ``W`` of shape ``(m, n)``: ``n`` is the
 fan-in (input size) and ``m`` the fan-out (output size). Its entries are
 i.i.d. with mean 0, variance :math:`\\sigma^2` and kurtosis
 :math:`\\kappa = \\mathbb{E} w^4 / \\sigma^4` (3 for the normal law, 9/5 for
-the uniform law). Chapter 2 shows that such a matrix is close to an isometry,
+the uniform law, 1, 9 and 4 for the other three). Chapter 2 shows that such a matrix is close to an isometry,
 :math:`W^\\top W \\approx I_n`, when :math:`\\sigma^2 = 1/m` and ``m >= n``,
 and reads the usual initialisation rules off that fact.
 
@@ -14,8 +14,10 @@ Conventions shared by every function:
   leading axes are independent draws (not a receptive field as in torch).
   Functions giving exact moments take ``(m, n)``.
 * ``scheme`` is one of ``"fan_out"``, ``"fan_in"``, ``"xavier"``,
-  ``"he_fan_in"``, ``"he_fan_out"``; ``dist`` is ``"normal"`` or
-  ``"uniform"``; ``activation`` is ``"linear"`` or ``"relu"`` (``"tanh"`` too
+  ``"he_fan_in"``, ``"he_fan_out"``; ``dist`` is ``"normal"``,
+  ``"uniform"``, ``"rademacher"`` (``+-sigma``), ``"exponential"`` (a centred
+  exponential, skewed) or ``"student_t"`` (10 degrees of freedom, heavy-tailed),
+  each scaled to variance :math:`\\sigma^2`; ``activation`` is ``"linear"`` or ``"relu"`` (``"tanh"`` too
   for :func:`forward_norm_ratios`).
 * Bad input (sizes that are not integers >= 1, unknown names, a variance,
   ratio or scale that is not finite and positive, non-finite ``x`` or ``W``,
@@ -39,6 +41,8 @@ __all__ = [
     "entry_expectation",
     "KURTOSIS",
     "SCHEMES",
+    "STUDENT_T_DF",
+    "SYMMETRIC",
     "forward_norm_ratios",
     "gram_mse",
     "gram_spectrum",
@@ -57,14 +61,26 @@ __all__ = [
 
 FloatOrArray: TypeAlias = np.float64 | NDArray[np.float64]
 Scheme: TypeAlias = Literal["fan_out", "fan_in", "xavier", "he_fan_in", "he_fan_out"]
-Dist: TypeAlias = Literal["normal", "uniform"]
+Dist: TypeAlias = Literal["normal", "uniform", "rademacher", "exponential", "student_t"]
 
 #: The initialisation rules, by name (chapter 2, section "The rules as consequences").
 SCHEMES: tuple[str, ...] = ("fan_out", "fan_in", "xavier", "he_fan_in", "he_fan_out")
-#: Entry laws supported by :func:`sample_weights`.
-DISTRIBUTIONS: tuple[str, ...] = ("normal", "uniform")
+#: Entry laws supported by :func:`sample_weights`: the two used in practice, and three
+#: that probe "any zero-mean law" (lightest tails, asymmetric, heavy tails).
+DISTRIBUTIONS: tuple[str, ...] = ("normal", "uniform", "rademacher", "exponential", "student_t")
 #: Kurtosis E w^4 / sigma^4 of each entry law (chapter 2, section "Conventions").
-KURTOSIS: dict[str, float] = {"normal": 3.0, "uniform": 9.0 / 5.0}
+KURTOSIS: dict[str, float] = {
+    "normal": 3.0,
+    "uniform": 9.0 / 5.0,
+    "rademacher": 1.0,
+    "exponential": 9.0,
+    "student_t": 4.0,
+}
+#: Laws symmetric about 0, which the ReLU moments need.
+SYMMETRIC: tuple[str, ...] = ("normal", "uniform", "rademacher", "student_t")
+#: Degrees of freedom of the Student t law: 10 keeps the eighth moment finite, which
+#: the standard errors of the chapter's Monte Carlo variance checks need.
+STUDENT_T_DF = 10
 
 _ACTIVATIONS_EXACT = ("linear", "relu")
 _ACTIVATIONS_FORWARD = ("linear", "relu", "tanh")
@@ -176,9 +192,12 @@ def sample_weights(
         Initialisation rule, see :func:`init_variance`.
     rng : numpy.random.Generator
         Source of randomness.
-    dist : {"normal", "uniform"}
-        :math:`N(0, \\sigma^2)` or :math:`U(-\\sqrt{3}\\sigma, \\sqrt{3}\\sigma)`
-        (the uniform law of variance :math:`\\sigma^2`).
+    dist : {"normal", "uniform", "rademacher", "exponential", "student_t"}
+        :math:`N(0, \\sigma^2)`, :math:`U(-\\sqrt{3}\\sigma, \\sqrt{3}\\sigma)`,
+        :math:`\\pm\\sigma` with probability 1/2 each, :math:`\\sigma(E - 1)` with
+        :math:`E` standard exponential, or :math:`\\sigma T\\sqrt{(\\nu - 2)/\\nu}`
+        with :math:`T` Student t with :data:`STUDENT_T_DF` degrees of freedom;
+        each has mean 0 and variance :math:`\\sigma^2`.
 
     Returns
     -------
@@ -196,6 +215,13 @@ def sample_weights(
     sigma = math.sqrt(variance)
     if dist == "normal":
         return sigma * rng.standard_normal(dims)
+    if dist == "rademacher":
+        return sigma * (2.0 * rng.integers(0, 2, size=dims) - 1.0)
+    if dist == "exponential":
+        return sigma * (rng.standard_exponential(dims) - 1.0)
+    if dist == "student_t":
+        nu = STUDENT_T_DF
+        return sigma * math.sqrt((nu - 2) / nu) * rng.standard_t(nu, size=dims)
     bound = math.sqrt(3.0) * sigma
     return rng.uniform(-bound, bound, size=dims)
 
@@ -316,8 +342,9 @@ def gram_mse(shape: tuple[int, int], variance: float, dist: Dist = "normal") -> 
         ``(m, n)``.
     variance : float
         Entry variance :math:`\\sigma^2 > 0`.
-    dist : {"normal", "uniform"}
-        Entry law (sets :math:`\\kappa`).
+    dist : str
+        Entry law, one of :data:`DISTRIBUTIONS` (sets :math:`\\kappa`; no third
+        moment enters).
 
     Returns
     -------
@@ -389,8 +416,9 @@ def norm_ratio_moments(
         ``(m, n)``.
     variance : float
         Entry variance.
-    dist : {"normal", "uniform"}
-        Entry law.
+    dist : str
+        Entry law, one of :data:`DISTRIBUTIONS`; ``activation="relu"`` needs a
+        symmetric one (:data:`SYMMETRIC`), else ``ValueError``.
     x : array_like of length n, optional
         Fixed non-zero input.
     activation : {"linear", "relu"}
@@ -407,8 +435,14 @@ def norm_ratio_moments(
     """
     m, n = _shape(shape, exact=True)
     s2 = _positive_float(variance, "variance")
-    kappa = KURTOSIS[_choice(dist, DISTRIBUTIONS, "dist")]
+    dist = _choice(dist, DISTRIBUTIONS, "dist")  # type: ignore[assignment]
+    kappa = KURTOSIS[dist]
     activation = _choice(activation, _ACTIVATIONS_EXACT, "activation")  # type: ignore[assignment]
+    if activation == "relu" and dist not in SYMMETRIC:
+        raise ValueError(
+            f"the relu moments need a law symmetric about 0; dist={dist!r} is not "
+            f"(use one of {SYMMETRIC})"
+        )
     if x is None:
         r = 3.0 / (n + 2.0)
     else:
@@ -601,8 +635,9 @@ def forward_norm_ratios(
         ``f``.
     rng : numpy.random.Generator
         Source of randomness.
-    dist : {"normal", "uniform"}
-        Entry law of i.i.d. layers (must be ``"normal"`` when ``orthogonal``).
+    dist : str
+        Entry law of i.i.d. layers, one of :data:`DISTRIBUTIONS` (must be
+        ``"normal"`` when ``orthogonal``).
     trials : int
         Independent networks (>= 1).
     orthogonal : bool

@@ -313,6 +313,30 @@ def test_forward_norm_ratios_orthogonal_linear_is_exact() -> None:
     assert abs(relu.mean() - 1.0) < 4 * relu.std(ddof=1) / math.sqrt(relu.size)
 
 
+@pytest.mark.parametrize("dist", init.DISTRIBUTIONS)
+def test_sample_weights_moments_every_law(dist: str) -> None:
+    # Mean 0, variance sigma^2 = 1/8 and the catalogued kurtosis, within 5 standard errors.
+    w = init.sample_weights((400_000, 8), "fan_out", np.random.default_rng(12), dist).ravel()
+    s2 = init.init_variance((400_000, 8), "fan_out")
+    assert abs(w.mean()) < 5 * w.std() / math.sqrt(w.size)
+    sq = w**2
+    assert abs(sq.mean() - s2) < 5 * sq.std() / math.sqrt(w.size) + 1e-12 * s2
+    fourth = w**4 / s2**2
+    assert abs(fourth.mean() - init.KURTOSIS[dist]) < 5 * fourth.std() / math.sqrt(w.size) + 1e-12
+
+
+def test_sample_weights_rademacher_values() -> None:
+    w = init.sample_weights((50, 4), "fan_in", np.random.default_rng(13), "rademacher")
+    np.testing.assert_allclose(np.abs(w), 0.5)
+    assert set(np.unique(np.sign(w))) == {-1.0, 1.0}
+
+
+def test_relu_moments_need_a_symmetric_law() -> None:
+    with pytest.raises(ValueError, match="symmetric"):
+        init.norm_ratio_moments((4, 4), 0.25, "exponential", activation="relu")
+    init.norm_ratio_moments((4, 4), 0.25, "student_t", activation="relu")
+
+
 # -- sample_orthogonal -----------------------------------------------------------
 
 
