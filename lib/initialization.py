@@ -231,8 +231,8 @@ def sample_orthogonal(
 ) -> NDArray[np.float64]:
     """Draw Haar-distributed orthogonal matrices, times a gain.
 
-    For ``m >= n`` the columns are orthonormal (:math:`W^\top W = I_n`), for
-    ``m < n`` the rows are (:math:`W W^\top = I_m`); a square ``W`` is
+    For ``m >= n`` the columns are orthonormal (:math:`W^\\top W = I_n`), for
+    ``m < n`` the rows are (:math:`W W^\\top = I_m`); a square ``W`` is
     uniformly distributed on the orthogonal group. This is the article's
     "natural" initialisation (Saxe, McClelland and Ganguli 2014).
 
