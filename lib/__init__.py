@@ -12,7 +12,7 @@ angles
 initialization
     Geometry of random weight matrices and initialization rules (chapter 2).
 gaussian
-    KL divergence, Bhattacharyya distance and W2 between Gaussians (chapter 3).
+    KL, Renyi and Bhattacharyya divergences and W2 between Gaussians (chapter 3).
 hsic
     The Hilbert-Schmidt independence criterion and its estimators (chapter 4).
 regularization

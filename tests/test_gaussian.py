@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg as sla
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import integrate, stats
 
 from lib import gaussian as g
 
@@ -237,6 +237,94 @@ def test_triangle_inequality_w2(pair, t) -> None:
     mr, cr = t * mp_ + (1 - t) * mq, t * cp + (1 - t) * cq
     w = g.wasserstein2
     assert w(mp_, cp, mq, cq) <= w(mp_, cp, mr, cr) + w(mr, cr, mq, cq) + 1e-9
+
+
+# ---------------------------------------------------------------------------
+# Renyi divergence
+# ---------------------------------------------------------------------------
+
+
+def renyi_mpmath(mu_p, cov_p, mu_q, cov_q, alpha) -> float:
+    """D_alpha at 50 digits, from the determinant form (an independent route)."""
+    with mpmath.workdps(50):
+        a = mpmath.mpf(alpha)
+        p = mpmath.matrix(cov_p.tolist())
+        q = mpmath.matrix(cov_q.tolist())
+        s = a * q + (1 - a) * p
+        d = mpmath.matrix((np.asarray(mu_p) - np.asarray(mu_q)).tolist())
+        mean = a / 2 * (d.T * s**-1 * d)[0]
+        logs = mpmath.log(mpmath.det(s)) - (1 - a) * mpmath.log(mpmath.det(p))
+        logs -= a * mpmath.log(mpmath.det(q))
+        return float(mean - logs / (2 * (a - 1)))
+
+
+def test_renyi_matches_mpmath_and_one_dimensional_integral() -> None:
+    rng = np.random.default_rng(71)
+    for alpha in (0.1, 0.5, 0.9, 1.5, 3.0):
+        for n in (1, 3, 6):
+            mp, mq = rng.normal(size=n), rng.normal(size=n)
+            cp, cq = random_spd(rng, n, 5.0), random_spd(rng, n, 5.0)
+            got = g.renyi_divergence(mp, cp, mq, cq, alpha)
+            if np.isinf(got):
+                continue
+            assert got == pytest.approx(renyi_mpmath(mp, cp, mq, cq, alpha), rel=1e-11)
+    # 1-D: the definition by quadrature, independent of every closed form.
+    p, q = stats.norm(0.3, 0.8), stats.norm(-0.5, 1.3)
+    for alpha in (0.25, 2.0):
+        log_integrand = lambda x: alpha * p.logpdf(x) + (1 - alpha) * q.logpdf(x)
+        integral = integrate.quad(lambda x: math.exp(log_integrand(x)), -np.inf, np.inf, epsabs=0)[0]
+        expected = math.log(integral) / (alpha - 1)
+        got = g.renyi_divergence([0.3], [[0.64]], [-0.5], [[1.69]], alpha)
+        assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_renyi_special_orders_and_continuity_at_one() -> None:
+    rng = np.random.default_rng(72)
+    mp, mq = rng.normal(size=4), rng.normal(size=4)
+    cp, cq = random_spd(rng, 4, 20.0), random_spd(rng, 4, 20.0)
+    kl = g.kl_divergence(mp, cp, mq, cq)
+    assert g.renyi_divergence(mp, cp, mq, cq, 0.5) == pytest.approx(2 * g.bhattacharyya_distance(mp, cp, mq, cq), rel=1e-12)
+    assert g.renyi_divergence(mp, cp, mq, cq, 1.0) == pytest.approx(kl, rel=1e-13)
+    for h in (1e-4, 1e-8, 1e-12):  # no cancellation next to alpha = 1
+        for alpha in (1 - h, 1 + h):
+            assert g.renyi_divergence(mp, cp, mq, cq, alpha) == pytest.approx(kl, rel=20 * h + 1e-13)
+    # nearly equal covariances: the series keeps the digits (mpmath reference)
+    cq2 = cp + 1e-7 * random_spd(rng, 4)
+    for alpha in (0.3, 1.0, 2.0):
+        ref = renyi_mpmath(mp, cp, mp, cq2, alpha) if alpha != 1.0 else kl_mpmath(mp, cp, mp, cq2)
+        assert g.renyi_divergence(mp, cp, mp, cq2, alpha) == pytest.approx(ref, rel=1e-8)
+
+
+@SETTINGS
+@given(pair=gaussians(), alphas=st.lists(st.floats(0.05, 4.0), min_size=2, max_size=2))
+def test_renyi_nonnegative_and_nondecreasing_in_alpha(pair, alphas) -> None:
+    a, b = sorted(alphas)
+    da, db = g.renyi_divergence(*pair, a), g.renyi_divergence(*pair, b)
+    assert da >= 0
+    assert db >= da * (1 - 1e-9) - 1e-12
+    assert g.renyi_divergence(pair[0], pair[1], pair[0], pair[1], a) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_renyi_infinite_where_the_integral_diverges_and_batches() -> None:
+    # alpha Sigma_q + (1 - alpha) Sigma_p = 3 - 2 * 4 < 0 for alpha = 3
+    assert g.renyi_divergence([0.0], [[4.0]], [0.0], [[1.0]], 3.0) == np.inf
+    assert np.isfinite(g.renyi_divergence([0.0], [[4.0]], [0.0], [[1.0]], 1.2))
+    rng = np.random.default_rng(73)
+    covs = np.stack([random_spd(rng, 3) for _ in range(5)])
+    means = rng.normal(size=(5, 3))
+    batch = g.renyi_divergence(means, covs, 0 * means[0], np.eye(3), 0.7)
+    loop = [g.renyi_divergence(m, c, 0 * m, np.eye(3), 0.7) for m, c in zip(means, covs)]
+    np.testing.assert_allclose(batch, loop, rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "error"),
+    [(0.0, ValueError), (-1.0, ValueError), (math.nan, ValueError), (math.inf, ValueError),
+     ("2", TypeError), (None, TypeError), (True, TypeError), (np.array([0.5]), TypeError)],
+)
+def test_renyi_bad_alpha(alpha, error) -> None:
+    with pytest.raises(error, match="alpha"):
+        g.renyi_divergence([0.0], [[1.0]], [0.0], [[1.0]], alpha)
 
 
 # ---------------------------------------------------------------------------
