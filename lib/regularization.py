@@ -15,10 +15,12 @@ This module holds the numerical pieces of that chapter:
   :func:`vat_perturbation`: the VAT machinery of eqs. (17)-(18);
 * :func:`rademacher_gradient_penalty`: the one-gradient estimate (14) of
   :math:`\\sum_i\\Vert\\nabla_x f_i\\Vert^2`;
-* :func:`softmax`, :func:`kl_divergence`, :func:`random_features` and
+* :func:`softmax`, :func:`kl_divergence`, :func:`random_features`,
+  :func:`fisher_penalty_and_gradients` and
   :func:`train_random_feature_classifier`: a small semi-supervised experiment
   (multinomial logistic regression on fixed random tanh features, with
-  analytic gradients) that stands in for the article's BERT experiment.
+  analytic gradients) that stands in for the article's BERT experiment, with
+  random noise, the explicit gradient penalty (13) or VAT on unlabelled data.
 
 Conventions: vectors are 1-d float arrays; batched functions take arrays of
 shape ``(n, d)`` and act on the last axis. NaN, +-inf, wrong shapes and out
@@ -42,6 +44,7 @@ __all__ = [
     "objective_and_gradients",
     "power_iteration",
     "rademacher_gradient_penalty",
+    "fisher_penalty_and_gradients",
     "random_features",
     "softmax",
     "train_random_feature_classifier",
@@ -432,12 +435,65 @@ def objective_and_gradients(
     return loss, g_coef, g_int
 
 
+def fisher_penalty_and_gradients(
+    model: RandomFeatureClassifier, x: ArrayLike
+) -> tuple[float, FloatArray, FloatArray]:
+    """The gradient penalty (13) for the KL loss, and its gradients in (coef, intercept).
+
+    For the model ``p(x) = softmax(z(x))``, ``z(x) = V phi(x) + c``, the penalty
+    is the mean over the rows of ``x`` of ``tr(J^T diag(1/p) J)``, with ``J``
+    the Jacobian of ``p`` in ``x``; it equals ``sum_i p_i |grad_x log p_i|^2``
+    and ``tr(A^T (diag p - p p^T) A)`` with ``A`` the Jacobian of the logits.
+    A perturbation ``r`` of norm ``epsilon`` in a uniformly random direction
+    of ``R^d`` gives ``E KL(p(x) || p(x + r)) = epsilon^2 / (2 d)`` times this,
+    up to ``O(epsilon^4)``.
+
+    Parameters
+    ----------
+    model : RandomFeatureClassifier
+    x : array_like, shape (m, d)
+        Inputs (unlabelled points).
+
+    Returns
+    -------
+    penalty : float
+        The mean of ``tr(A^T (diag p - p p^T) A)`` over the rows of ``x``.
+    g_coef, g_intercept : ndarray
+        Its gradients in ``coef`` (shape (K, n_features)) and ``intercept``
+        (shape (K,)); both the Jacobian and the probabilities depend on them.
+
+    Notes
+    -----
+    Chapter 5, sections "Computing it bravely: the gradient penalty" (the
+    penalty) and "A small semi-supervised experiment" (training with it).
+    """
+    x = _as_finite(x, "x", (2,))
+    phi = random_features(x, model.weights, model.bias)  # (m, F)
+    p = softmax(phi @ model.coef.T + model.intercept)  # (m, K)
+    slope = 1 - phi**2  # tanh'(.) per feature
+    # A[n] = V diag(slope[n]) W: the logits' Jacobian in x, shape (m, K, d)
+    jac = np.einsum("kf,nf,fd->nkd", model.coef, slope, model.weights)
+    gram = jac @ jac.transpose(0, 2, 1)  # A A^T, (m, K, K)
+    fisher = np.einsum("nk,kl->nkl", p, np.eye(p.shape[1])) - p[:, :, None] * p[:, None, :]
+    m = x.shape[0]
+    penalty = float(np.einsum("nkl,nlk->", fisher, gram)) / m
+    # through A: d tr(F A A^T) / dA = 2 F A, and dA / dV = diag(slope) W per row
+    d_jac = 2 * fisher @ jac  # (m, K, d)
+    g_coef = np.einsum("nkd,fd,nf->kf", d_jac, model.weights, slope) / m
+    # through p: d tr(F G) / dp = diag(G) - 2 G p, then the softmax Jacobian F
+    d_p = np.einsum("nkk->nk", gram) - 2 * np.einsum("nkl,nl->nk", gram, p)
+    d_logits = np.einsum("nkl,nl->nk", fisher, d_p)
+    g_coef = g_coef + d_logits.T @ phi / m
+    g_int = d_logits.sum(axis=0) / m
+    return penalty, g_coef, g_int
+
+
 def train_random_feature_classifier(
     x_lab: ArrayLike,
     y_lab: ArrayLike,
     x_unlab: ArrayLike,
     *,
-    method: Literal["supervised", "noise", "vat"],
+    method: Literal["supervised", "noise", "penalty", "vat"],
     rng: np.random.Generator,
     n_features: int = 100,
     feature_scale: float = 1.0,
@@ -457,7 +513,10 @@ def train_random_feature_classifier(
     power iterations) or the virtual adversarial direction of
     :func:`vat_perturbation` with one power iteration (vat); ``r`` and the
     target ``p_ng(x)`` are recomputed at every step and held fixed while
-    differentiating. Optimised by Adam with full batches.
+    differentiating. For ``method="penalty"`` the smoothness term is instead
+    its second-order value, ``weight * epsilon**2 / (2 d)`` times the penalty
+    of :func:`fisher_penalty_and_gradients` on the unlabelled points, with no
+    target held fixed. Optimised by Adam with full batches.
 
     Parameters
     ----------
@@ -465,7 +524,7 @@ def train_random_feature_classifier(
     y_lab : array_like of int, shape (n,)
         Labels in ``0..K-1``; every class must appear.
     x_unlab : array_like, shape (m, d)
-    method : {"supervised", "noise", "vat"}
+    method : {"supervised", "noise", "penalty", "vat"}
     rng : numpy.random.Generator
         Draws the random features and the perturbations.
     n_features, feature_scale, epsilon, xi, weight, l2, steps, learning_rate
@@ -486,8 +545,10 @@ def train_random_feature_classifier(
     y = np.asarray(y_lab)
     if y.shape != (x_lab.shape[0],) or not np.issubdtype(y.dtype, np.integer) or y.dtype == bool:
         raise ValueError("y_lab must be integer labels, one per row of x_lab")
-    if method not in ("supervised", "noise", "vat"):
-        raise ValueError(f"method must be 'supervised', 'noise' or 'vat', got {method!r}")
+    if method not in ("supervised", "noise", "penalty", "vat"):
+        raise ValueError(
+            f"method must be 'supervised', 'noise', 'penalty' or 'vat', got {method!r}"
+        )
     if not isinstance(rng, np.random.Generator):
         raise ValueError("rng must be a numpy.random.Generator")
     n_classes = int(y.max()) + 1 if y.size else 0
@@ -517,7 +578,7 @@ def train_random_feature_classifier(
     for t in range(1, steps + 1):
         model = RandomFeatureClassifier(model.weights, model.bias, params[0], params[1])
         x_pert = target = None
-        if method != "supervised":
+        if method in ("noise", "vat"):
             target = model.predict_proba(x_unlab)
             iters = 1 if method == "vat" else 0
             r = vat_perturbation(
@@ -527,6 +588,10 @@ def train_random_feature_classifier(
         _, g_coef, g_int = objective_and_gradients(
             model, x_lab, y_onehot, x_pert, target, float(weight), float(l2)
         )
+        if method == "penalty":
+            _, p_coef, p_int = fisher_penalty_and_gradients(model, x_unlab)
+            scale = float(weight) * epsilon**2 / (2 * d)
+            g_coef, g_int = g_coef + scale * p_coef, g_int + scale * p_int
         for i, g in enumerate((g_coef, g_int)):
             first[i] = b1 * first[i] + (1 - b1) * g
             second[i] = b2 * second[i] + (1 - b2) * g**2

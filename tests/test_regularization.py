@@ -216,11 +216,66 @@ def test_training_learns_separable_data() -> None:
     x = np.array([[-2.0, 0.0], [-1.5, 0.3], [2.0, 0.0], [1.5, -0.3]])
     y = np.array([0, 0, 1, 1])
     xu = np.random.default_rng(3).standard_normal((20, 2))
-    for method in ("supervised", "noise", "vat"):
+    for method in ("supervised", "noise", "penalty", "vat"):
         model = reg.train_random_feature_classifier(
             x, y, xu, method=method, rng=np.random.default_rng(4), steps=100, n_features=20
         )
         assert np.all(model.predict_proba(x).argmax(axis=1) == y)
+
+
+def test_fisher_penalty_is_sum_of_weighted_gradients_of_p() -> None:
+    model = _toy_model(5)
+    x = np.random.default_rng(6).standard_normal((4, 2))
+    penalty, _, _ = reg.fisher_penalty_and_gradients(model, x)
+    h, total = 1e-6, 0.0
+    for row in x:
+        jac = np.stack(
+            [
+                (model.predict_proba([row + h * e])[0] - model.predict_proba([row - h * e])[0])
+                / (2 * h)
+                for e in np.eye(2)
+            ],
+            axis=1,
+        )
+        total += np.sum(jac**2 / model.predict_proba([row])[0][:, None])
+    assert penalty == pytest.approx(total / len(x), rel=1e-7)
+
+
+def test_fisher_penalty_is_the_small_noise_limit_of_kl() -> None:
+    # r of norm eps, direction uniform on the circle: E KL(p(x) || p(x + r))
+    # = eps^2 / (2 d) * penalty + O(eps^4); 720 directions integrate exactly
+    model, x = _toy_model(7), np.array([[0.2, -0.4]])
+    penalty, _, _ = reg.fisher_penalty_and_gradients(model, x)
+    angles = np.linspace(0, 2 * np.pi, 720, endpoint=False)
+    circle = np.column_stack([np.cos(angles), np.sin(angles)])
+    p = model.predict_proba(x)
+    ratios = []
+    for eps in (1e-2, 5e-3):
+        kl = reg.kl_divergence(np.repeat(p, 720, axis=0), model.predict_proba(x + eps * circle))
+        ratios.append(kl.mean() / (eps**2 / 4 * penalty))
+    # the relative error is O(eps^2): it falls fourfold when eps halves
+    assert abs(ratios[0] - 1) < 1e-2
+    assert abs(ratios[1] - 1) < abs(ratios[0] - 1) / 3
+
+
+def test_fisher_penalty_gradients_match_finite_differences() -> None:
+    model = _toy_model(8)
+    x = np.random.default_rng(9).standard_normal((5, 2))
+    _, g_coef, g_int = reg.fisher_penalty_and_gradients(model, x)
+    flat = np.concatenate([model.coef.ravel(), model.intercept])
+
+    def penalty(params: np.ndarray) -> float:
+        coef, intercept = params[: model.coef.size], params[model.coef.size :]
+        m = reg.RandomFeatureClassifier(
+            model.weights, model.bias, coef.reshape(model.coef.shape), intercept
+        )
+        return reg.fisher_penalty_and_gradients(m, x)[0]
+
+    h = 1e-6
+    fd = [(penalty(flat + h * e) - penalty(flat - h * e)) / (2 * h) for e in np.eye(flat.size)]
+    np.testing.assert_allclose(
+        np.concatenate([g_coef.ravel(), g_int]), fd, rtol=1e-6, atol=1e-8
+    )
 
 
 # -- bad inputs ------------------------------------------------------------------------------
@@ -282,6 +337,8 @@ def _train(y=_YL, xu=_XU, method="vat", **kw):
         lambda: reg.objective_and_gradients(
             _toy_model(), _XL, np.eye(3)[[0, 1]], _XU, None, 1.0, 0.0
         ),
+        lambda: reg.fisher_penalty_and_gradients(_toy_model(), np.zeros((2, 3))),
+        lambda: reg.fisher_penalty_and_gradients(_toy_model(), [[0.0, np.nan]]),
     ],
 )
 def test_bad_input_raises(call) -> None:
