@@ -132,7 +132,7 @@ def hvp_finite_difference(
 
     Notes
     -----
-    Derived in chapter 5, section "The Hessian-vector product", eq. (18).
+    Derived in chapter 5, section "Virtual adversarial training", eq. (18).
     """
     x = _as_finite(x, "x", (1, 2))
     u = _as_finite(u, "u", (1, 2))
@@ -170,7 +170,7 @@ def power_iteration(
 
     Notes
     -----
-    Derived in chapter 5, section "Power iteration", eq. (17).
+    Derived in chapter 5, section "Virtual adversarial training", eq. (17).
     """
     u = _normalise(_as_finite(u0, "u0", (1,)), "u0")
     iters = _count(iters, "iters", 0)
@@ -308,7 +308,8 @@ def kl_divergence(p: ArrayLike, q: ArrayLike) -> FloatArray:
 
     Notes
     -----
-    The KL loss of chapter 5, section "Gradient penalty", eq. (13).
+    The KL loss of chapter 5, section "Computing it bravely: the gradient
+    penalty", eq. (13).
     """
     p = _as_finite(p, "p")
     q = _as_finite(q, "q")
