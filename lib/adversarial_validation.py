@@ -17,11 +17,14 @@ This module fits a cross-fitted discriminator (:func:`fit_discriminator`),
 turns its probabilities into prior-corrected weights
 (:func:`importance_weights`), measures how many samples the weights are worth
 (:func:`effective_sample_size`), estimates a weighted mean with its standard
-error (:func:`weighted_mean`) and draws a validation set by sampling with
-replacement (:func:`resample_validation`).
+error (:func:`weighted_mean`), draws a validation set by sampling with
+replacement (:func:`resample_validation`), and tames heavy-tailed weights by
+truncation (:func:`truncate_weights`) or Pareto smoothing, whose fitted tail
+shape diagnoses weights that cannot be trusted (:func:`pareto_smooth_weights`).
 
 Every bad input (wrong shapes, NaN or infinite values, probabilities outside
-(0, 1), negative weights, a non-generator ``rng``...) raises :class:`ValueError`.
+(0, 1), negative weights, too few weights for a tail fit, a non-generator
+``rng``...) raises :class:`ValueError`.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ __all__ = [
     "fit_discriminator",
     "fit_logistic",
     "importance_weights",
+    "pareto_smooth_weights",
     "resample_validation",
+    "truncate_weights",
     "weighted_mean",
 ]
 
@@ -384,3 +389,125 @@ def resample_validation(
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     return rng.choice(w.size, size=draws, replace=True, p=w / w.sum())
+
+
+# --------------------------------------------------------------------------
+# Taming heavy-tailed weights
+# --------------------------------------------------------------------------
+
+
+def truncate_weights(w: ArrayLike) -> NDArray[np.float64]:
+    """Truncated importance weights :math:`\\min(w_i, \\bar w\\sqrt{N})` (Ionides, 2008).
+
+    Capping each weight at :math:`\\sqrt{N}` times the mean weight bounds the
+    influence of any single row. The estimate it gives is biased, but the bias
+    and the variance both vanish as :math:`N` grows whenever the weights have a
+    finite mean, even when their variance is infinite.
+
+    Parameters
+    ----------
+    w : array_like, shape (n,)
+        Non-negative importance weights, not all zero.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        The weights, each capped at ``w.mean() * sqrt(n)`` (same scale as ``w``).
+
+    Raises
+    ------
+    ValueError
+        Weights not one-dimensional, empty, non-finite, negative or all zero.
+
+    Notes
+    -----
+    Used in chapter 6, section "Taming heavy weights".
+    """
+    weights = _weights(w, "w")
+    cap = weights.mean() * np.sqrt(weights.size)
+    return np.minimum(weights, cap)
+
+
+def _generalized_pareto_fit(exceedances: NDArray[np.float64]) -> tuple[float, float]:
+    """Shape :math:`k` and scale of a generalized Pareto law fitted to exceedances.
+
+    The empirical-Bayes estimate of Zhang and Stephens (2009) as used by
+    Pareto-smoothed importance sampling: a posterior mean of
+    :math:`\\theta = -k/\\sigma` over a quadrature grid, then :math:`k` (positive for
+    a heavy tail) shrunk towards 1/2 by a weak prior worth ten observations.
+    ``exceedances`` must be sorted, positive, with at least five entries.
+    """
+    x = exceedances
+    n = x.size
+    grid_size = 30 + int(np.sqrt(n))
+    theta = 1 - np.sqrt(grid_size / (np.arange(1, grid_size + 1) - 0.5))
+    theta = theta / (3 * x[int(n / 4 + 0.5) - 1]) + 1 / x[-1]
+    k_grid = np.log1p(-theta[:, None] * x).mean(axis=1)
+    profile = n * (np.log(-theta / k_grid) - k_grid - 1)
+    posterior = np.exp(profile - profile.max())  # normalised profile likelihood
+    theta_mean = float(np.sum(theta * posterior) / posterior.sum())
+    shape = float(np.log1p(-theta_mean * x).mean())
+    scale = -shape / theta_mean
+    return (n * shape + 10 * 0.5) / (n + 10), scale
+
+
+def pareto_smooth_weights(w: ArrayLike) -> tuple[NDArray[np.float64], float]:
+    """Pareto-smoothed importance weights and the tail diagnostic :math:`\\hat k`.
+
+    The largest :math:`M = \\lceil\\min(N/5, 3\\sqrt N)\\rceil` weights are
+    replaced by the expected order statistics of a generalized Pareto law fitted
+    to their excess over the next weight, and capped at the largest raw weight
+    (Vehtari, Simpson, Gelman, Yao and Gabry, 2024). The fitted shape
+    :math:`\\hat k` estimates the tail index of the weights: their moments of
+    order below :math:`1/k` exist, so :math:`\\hat k > 1/2` warns that the
+    variance is infinite and :math:`\\hat k > 0.7` (or
+    :math:`1 - 1/\\log_{10}N` for small :math:`N`) that no weighting can be
+    trusted.
+
+    Parameters
+    ----------
+    w : array_like, shape (n,)
+        Non-negative importance weights, not all zero; at least 25 of them, so
+        that the tail holds five.
+
+    Returns
+    -------
+    smoothed : numpy.ndarray, shape (n,)
+        The weights with their tail smoothed (same scale as ``w``; the other
+        weights unchanged).
+    k_hat : float
+        The fitted tail shape. When fewer than five weights exceed the
+        threshold (ties at the top, as with equal weights) the tail is bounded:
+        the weights are returned unchanged with ``k_hat = -inf``.
+
+    Raises
+    ------
+    ValueError
+        Weights not one-dimensional, non-finite, negative or all zero, or
+        fewer than 25 of them.
+
+    Notes
+    -----
+    Used in chapter 6, section "Taming heavy weights".
+    """
+    weights = _weights(w, "w")
+    n = weights.size
+    if n < 25:
+        raise ValueError(f"w needs at least 25 weights for a tail fit, got {n}")
+    tail_size = int(np.ceil(min(0.2 * n, 3 * np.sqrt(n))))
+    scale = weights.max()
+    scaled = weights / scale  # scale-free: the fit sees numbers in (0, 1]
+    order = np.argsort(scaled, kind="stable")
+    threshold = scaled[order[-tail_size - 1]]
+    tail = order[-tail_size:][scaled[order[-tail_size:]] > threshold]
+    if tail.size < 5:
+        return weights.copy(), -np.inf
+    k_hat, sigma = _generalized_pareto_fit(scaled[tail] - threshold)
+    levels = (np.arange(tail.size) + 0.5) / tail.size
+    if abs(k_hat) > 1e-12:
+        quantiles = sigma * np.expm1(-k_hat * np.log1p(-levels)) / k_hat
+    else:
+        quantiles = -sigma * np.log1p(-levels)
+    smoothed = weights.copy()  # the body is returned bit for bit
+    smoothed[tail] = np.minimum(threshold + quantiles, 1.0) * scale  # capped at max w
+    return smoothed, float(k_hat)

@@ -17,7 +17,9 @@ from lib.adversarial_validation import (
     fit_discriminator,
     fit_logistic,
     importance_weights,
+    pareto_smooth_weights,
     resample_validation,
+    truncate_weights,
     weighted_mean,
 )
 
@@ -129,6 +131,49 @@ def test_resampling_is_reproducible_and_never_picks_zero_weight() -> None:
     assert set(a.tolist()) <= {1, 3}
 
 
+def test_truncate_weights_known_values() -> None:
+    # 99 ones and one 1000: mean 10.99, cap 10.99 * sqrt(100) = 109.9
+    w = np.r_[np.ones(99), 1000.0]
+    np.testing.assert_allclose(truncate_weights(w), np.r_[np.ones(99), 109.9], rtol=1e-12)
+    # a cap that does not bind leaves the weights alone
+    np.testing.assert_array_equal(truncate_weights([1.0, 2.0, 3.0]), [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("shape", [0.0, 0.5, 1.0])
+def test_pareto_k_hat_recovers_generalized_pareto_shape(shape: float) -> None:
+    # 20 samples of 20000: the mean k-hat has a standard error near 0.016 and the
+    # weak prior pulls it by at most 0.5 * 10 / 434 = 0.012 towards 1/2
+    rng = np.random.default_rng(42)
+    k_hats = [
+        pareto_smooth_weights(1 + stats.genpareto.rvs(shape, size=20_000, random_state=rng))[1]
+        for _ in range(20)
+    ]
+    assert abs(np.mean(k_hats) - shape) < 0.1
+
+
+def test_pareto_smoothing_structure() -> None:
+    rng = np.random.default_rng(3)
+    w = np.exp(2.5 * rng.normal(size=2_000))
+    smoothed, k_hat = pareto_smooth_weights(w)
+    tail_size = int(np.ceil(min(0.2 * w.size, 3 * np.sqrt(w.size))))
+    body, tail = np.split(np.argsort(w), [w.size - tail_size])
+    np.testing.assert_array_equal(smoothed[body], w[body])  # the body bit for bit
+    assert np.all(np.diff(smoothed[tail]) >= 0)  # the tail keeps its order
+    assert smoothed[tail].min() > w[body].max()
+    assert smoothed.max() <= w.max()
+    assert k_hat > 0.5  # lognormal with sigma 2.5: heavy in a sample of 2000
+    smoothed_scaled, k_scaled = pareto_smooth_weights(1e-6 * w)
+    np.testing.assert_allclose(smoothed_scaled, 1e-6 * smoothed, rtol=1e-9)
+    assert k_scaled == pytest.approx(k_hat, rel=1e-9)
+
+
+def test_pareto_smoothing_of_tied_weights_returns_them_unchanged() -> None:
+    w = np.ones(100)
+    smoothed, k_hat = pareto_smooth_weights(w)
+    np.testing.assert_array_equal(smoothed, w)
+    assert k_hat == -np.inf
+
+
 # -- properties -------------------------------------------------------------
 
 
@@ -215,6 +260,12 @@ BAD_CALLS = {
     "fl-one-class": lambda: fit_logistic(X2, np.zeros(10)),
     "fl-length": lambda: fit_logistic(X2, np.zeros(9)),
     "fl-1d": lambda: fit_logistic(np.zeros(10), np.zeros(10)),
+    "tw-negative": lambda: truncate_weights([1.0, -1.0]),
+    "tw-nan": lambda: truncate_weights([1.0, np.nan]),
+    "tw-zero": lambda: truncate_weights([0.0, 0.0]),
+    "ps-too-few": lambda: pareto_smooth_weights(np.ones(24)),
+    "ps-2d": lambda: pareto_smooth_weights(np.ones((5, 5))),
+    "ps-negative": lambda: pareto_smooth_weights(np.r_[np.ones(30), -1.0]),
 }
 
 
