@@ -544,7 +544,7 @@ def fit_low_rank_attention(
         res = _lbfgs(fun, np.concatenate([q0.ravel(), k0.ravel()]), max_iter)
         q, k = res.x[: n * d].reshape(n, d), res.x[n * d:].reshape(m, d)
         results.append((_kl_one(q, k, t, neg_entropy), bool(res.success), q, k))
-    best = min(range(restarts), key=lambda i: results[i][0])
+    best = min(range(len(results)), key=lambda i: results[i][0])
     kl, conv, q, k = results[best]
     return LowRankFit(q=q, k=k, kl=kl,
                       kl_per_start=np.array([r[0] for r in results]),
