@@ -400,9 +400,9 @@ def truncate_weights(w: ArrayLike) -> NDArray[np.float64]:
     """Truncated importance weights :math:`\\min(w_i, \\bar w\\sqrt{N})` (Ionides, 2008).
 
     Capping each weight at :math:`\\sqrt{N}` times the mean weight bounds the
-    influence of any single row. The estimate it gives is biased, but the bias
-    and the variance both vanish as :math:`N` grows whenever the weights have a
-    finite mean, even when their variance is infinite.
+    influence of any single row. The estimate it gives is biased, but it
+    converges under weaker conditions than plain importance sampling, weights
+    of infinite variance included, with a bias that vanishes as :math:`N` grows.
 
     Parameters
     ----------

@@ -504,8 +504,9 @@ def fit_low_rank_attention(
         Total number of starts: the first from ``init``, the others random
         (entries N(0, 1/d)).
     init : {"svd", "random"}
-        ``"svd"``: truncated SVD of the row-centred log target (zeros clipped at
-        1e-12), whose KL is reported as ``baseline_kl``.
+        ``"svd"``: truncated SVD of the row-centred log target (a zero entry's log
+        replaced by the log of the smallest positive entry minus 10), whose KL is
+        reported as ``baseline_kl``.
     max_iter : int
         L-BFGS-B iteration limit per start.
 
