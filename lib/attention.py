@@ -324,7 +324,10 @@ def bottleneck_count(n: int, d_model: int, heads: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class LayerCost:
-    """Parameters and multiply-adds of one attention layer.
+    """Parameters and multiply-adds of one Transformer layer (biases, norms left out).
+
+    The first five fields are the attention core; the others default to zero when
+    :func:`key_size_cost` is asked for the attention core only.
 
     Chapter 7, section "Counting, and the price of a larger key size".
     """
@@ -334,13 +337,48 @@ class LayerCost:
     o_params: int
     logit_flops: int
     value_flops: int
+    #: ``X W_Q``, ``X W_K``, ``X W_V`` and the output projection.
+    projection_flops: int = 0
+    #: The feed-forward block ``W_2 relu(W_1 x)``: ``2 d d_ff`` weights.
+    ffn_params: int = 0
+    ffn_flops: int = 0
+    #: Talking-heads mixes: two ``h x h`` matrices, each applied to ``h`` maps of ``n^2``.
+    mix_params: int = 0
+    mix_flops: int = 0
+
+    @property
+    def params(self) -> int:
+        """All parameters counted above."""
+        return (self.qk_params + self.v_params + self.o_params + self.ffn_params
+                + self.mix_params)
+
+    @property
+    def flops(self) -> int:
+        """All multiply-adds counted above."""
+        return (self.logit_flops + self.value_flops + self.projection_flops
+                + self.ffn_flops + self.mix_flops)
 
 
-def key_size_cost(d_model: int, heads: int, key_size: int, n: int) -> LayerCost:
-    """Cost of one MHA layer with head_size ``d_model/heads`` and a free key_size.
+def key_size_cost(d_model: int, heads: int, key_size: int, n: int, *,
+                  d_ff: int | None = None, talking_heads: bool = False) -> LayerCost:
+    """Cost of one layer with head size ``d_model/heads`` and a free key size.
 
-    ``qk_params = 2 d h k``, ``v_params = o_params = d^2``; multiply-adds for the
-    logits ``h n^2 k`` and for ``P V`` ``h n^2 (d/h)`` (biases and softmax left out).
+    Attention core: ``qk_params = 2 d h k``, ``v_params = o_params = d^2``; multiply-adds
+    ``h n^2 k`` for the logits and ``h n^2 (d/h)`` for ``P V``. With ``d_ff`` the whole
+    layer is counted: the projections, ``n d (2 h k + 2 d)`` multiply-adds, and the
+    feed-forward block, ``2 d d_ff`` parameters and ``2 n d d_ff`` multiply-adds. With
+    ``talking_heads`` the two ``h x h`` mixes add ``2 h^2`` parameters and ``2 h^2 n^2``
+    multiply-adds. Biases, layer norms and the softmax itself are left out.
+
+    Parameters
+    ----------
+    d_model, heads, key_size, n : int
+        Hidden size, number of heads (must divide ``d_model``), key size, sequence length.
+    d_ff : int, optional
+        Width of the feed-forward block (``4 d_model`` in BERT); ``None`` counts the
+        attention core only, as in the first edition of the chapter.
+    talking_heads : bool, default False
+        Count the pre- and post-softmax mixes of talking-heads attention.
 
     Notes
     -----
@@ -350,13 +388,23 @@ def key_size_cost(d_model: int, heads: int, key_size: int, n: int) -> LayerCost:
         (d_model, "d_model"), (heads, "heads"), (key_size, "key_size"), (n, "n")))
     if d_model % heads:
         raise ValueError(f"heads={heads} must divide d_model={d_model}")
+    if not isinstance(talking_heads, (bool, np.bool_)):
+        raise TypeError(f"talking_heads must be True or False, got {talking_heads!r}")
     head_size = d_model // heads
+    whole = d_ff is not None
+    d_ff = positive_int(d_ff, "d_ff") if whole else 0
     return LayerCost(
         qk_params=2 * d_model * heads * key_size,
         v_params=d_model * heads * head_size,
         o_params=heads * head_size * d_model,
         logit_flops=heads * n * n * key_size,
         value_flops=heads * n * n * head_size,
+        projection_flops=(n * d_model * (2 * heads * key_size + 2 * heads * head_size)
+                          if whole else 0),
+        ffn_params=2 * d_model * d_ff,
+        ffn_flops=2 * n * d_model * d_ff,
+        mix_params=2 * heads * heads if talking_heads else 0,
+        mix_flops=2 * heads * heads * n * n if talking_heads else 0,
     )
 
 

@@ -203,6 +203,19 @@ def test_counts() -> None:
     assert c128.qk_params - c64.qk_params == 2 * 768 * 12 * (128 - 64)
     assert c64.qk_params == c64.v_params * 2 == 2 * 768**2
     assert c128.logit_flops == 2 * c64.logit_flops and c128.value_flops == c64.value_flops
+    assert c64.projection_flops == c64.ffn_params == c64.mix_flops == 0  # core only
+
+
+def test_whole_layer_cost() -> None:
+    # BERT-base: 12 layers of 7,077,888 weights (4 d^2 + 8 d^2 with d_ff = 4d), no biases
+    bert = A.key_size_cost(768, 12, 64, 512, d_ff=3072)
+    assert bert.params == 12 * 768**2 == 7_077_888
+    assert bert.projection_flops == 4 * 512 * 768**2
+    assert bert.ffn_flops == 2 * 512 * 768 * 3072
+    assert bert.flops == 12 * 512 * 768**2 + 2 * 512**2 * 768
+    th = A.key_size_cost(768, 12, 64, 512, d_ff=3072, talking_heads=True)
+    assert th.params - bert.params == 2 * 12**2
+    assert th.flops - bert.flops == 2 * 12**2 * 512**2
 
 
 # -- bad input -----------------------------------------------------------------------
@@ -252,7 +265,13 @@ _BAD = {
     "th rng": lambda: A.fit_talking_heads(_P[None], 1, np.random.RandomState(0)),
     "count heads": lambda: A.bottleneck_count(512, 768, 7),
     "cost n": lambda: A.key_size_cost(768, 12, 64, 0),
+    "cost d_ff": lambda: A.key_size_cost(768, 12, 64, 512, d_ff=0),
 }
+
+
+def test_cost_talking_heads_flag_must_be_bool() -> None:
+    with pytest.raises(TypeError, match="talking_heads"):
+        A.key_size_cost(768, 12, 64, 512, talking_heads="yes")
 
 
 @pytest.mark.parametrize("case", sorted(_BAD))
