@@ -92,7 +92,12 @@ def taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64]:
     -----
     Defined in chapter 8, section "The theorem", eq. (1). Evaluated by Horner's
     rule in the nested form ``1 + x (1 + x/2 (1 + ... (1 + x/n)))``, which needs
-    no factorials and costs ``2n`` multiplications per point.
+    no factorials and costs ``n`` multiplications, ``n`` divisions and ``n``
+    additions per point. Each step rounds three times, so the relative error is
+    at most about ``3 n eps f_n(|x|) / |f_n(x)|``. That condition number is small
+    for ``x >= 0`` but grows like ``e^{2|x|}`` for negative ``x``: near the
+    minimiser of ``f_n`` float64 loses every digit from about ``n = 70`` on
+    (chapter 8, section "How far out, and where float64 stops").
 
     Examples
     --------
@@ -495,6 +500,9 @@ def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, bins: int = 
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(float)
-    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    # bin b holds (edge_{b-1}, edge_b]; comparing with the float edges b/bins keeps a
+    # confidence written as 0.7 in the bin (0.6, 0.7], where ceil(0.7 * 10) - 1 would not
+    edges = np.arange(1, bins + 1) / bins
+    index = np.minimum(np.searchsorted(edges, confidence, side="left"), bins - 1)
     gap = np.bincount(index, correct - confidence, minlength=bins)
     return float(np.sum(np.abs(gap)) / p.shape[0])

@@ -241,6 +241,16 @@ def test_ece_known_values() -> None:
     assert expected_calibration_error(np.eye(3), np.arange(3)) == 0.0
 
 
+def test_ece_confidence_on_an_edge_stays_in_the_lower_bin() -> None:
+    # 0.7 * 10 rounds to 7.000000000000001: a ceil-based index would put 0.7 in (0.7, 0.8]
+    p = np.array([[0.7, 0.3], [0.75, 0.25]])
+    y = np.array([0, 1])
+    # bins=10: 0.7 in (0.6, 0.7] (correct), 0.75 in (0.7, 0.8] (wrong): separate bins
+    assert expected_calibration_error(p, y) == pytest.approx((0.3 + 0.75) / 2, rel=1e-14)
+    # bins=4: 0.7 and 0.75 share (0.5, 0.75]: |1 - 0.7 - 0.75| / 2
+    assert expected_calibration_error(p, y, bins=4) == pytest.approx(0.45 / 2, rel=1e-14)
+
+
 # -- bad input ----------------------------------------------------------------
 BAD_CALLS = [
     ("taylor_exp n negative", lambda: taylor_exp(1.0, -1)),
