@@ -213,6 +213,24 @@ def monotone_taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64
     return result[()] if result.ndim == 0 else result
 
 
+def _monic_scaled(arr: NDArray[np.float64], n: int, inv: NDArray[np.float64] | float
+                  ) -> NDArray[np.float64]:
+    """``n! f_n(arr) * inv**n`` by Horner's rule on ``y = arr * inv``, without overflow.
+
+    With ``t = inv`` the polynomial is ``sum_k (n!/k!) t**(n-k) y**k``; for ``inv <=
+    1/max|arr|`` every ``|y| <= 1`` and every coefficient is at most ``n!`` (chapter 8,
+    section "Taylor softmax").
+    """
+    y = arr * inv
+    coeff = float(n) * inv  # (n!/k!) t**(n-k), k = n - 1
+    u = y + coeff
+    for k in range(n - 2, -1, -1):
+        coeff = coeff * ((k + 1) * inv)
+        u *= y
+        u += coeff
+    return u
+
+
 #: Largest order ``taylor_softmax`` accepts: it works with ``n! f_n``, and 170! is
 #: the last factorial below the float64 overflow threshold.
 MAX_SOFTMAX_ORDER = 150
@@ -281,14 +299,14 @@ def taylor_softmax(
         raise ValueError("x is empty along axis: no probabilities to normalise")
     if arr.size == 0:
         return arr.copy()
+    if monotone:  # clamp first: the scale below must be that of the clamped logits
+        arr = np.maximum(arr, taylor_minimum(n)[0])
     # max |x| per slice without a temporary |x|; NaN and inf propagate into it.
     scale = np.maximum(
         np.max(arr, axis=axis, keepdims=True), -np.min(arr, axis=axis, keepdims=True)
     )
     if not np.all(np.isfinite(scale)):
         raise ValueError("x contains NaN or infinite values")
-    if monotone:
-        arr = np.maximum(arr, taylor_minimum(n)[0])
     # |g(x)| <= n! (1 + |x|)**n: the plain Horner rule is safe while the row sums
     # stay far below the float64 maximum (about e**709).
     biggest = float(np.max(scale))
@@ -301,14 +319,7 @@ def taylor_softmax(
             u *= arr
             u += coeff
     else:
-        inv = 1.0 / np.maximum(scale, 1.0)
-        y = arr * inv
-        coeff = float(n) * inv  # (n!/k!) t**(n-k), k = n - 1
-        u = y + coeff
-        for k in range(n - 2, -1, -1):
-            coeff = coeff * ((k + 1) * inv)
-            u *= y
-            u += coeff
+        u = _monic_scaled(arr, n, 1.0 / np.maximum(scale, 1.0))
     u /= np.sum(u, axis=axis, keepdims=True)
     return u
 
@@ -346,6 +357,8 @@ def taylor_cross_entropy(
     sum_k g(z_k)`` the gradient of ``-log p_y`` is
     ``g'(z_j) / sum_k g(z_k) - [j = y] g'(z_y) / g(z_y)``; for ``g = f_n``,
     ``g' = f_{n-1}``, and for ``f~_n`` the derivative vanishes left of ``x_n*``.
+    When ``f_n`` of some logit would overflow, both are computed in the log domain
+    with each entry rescaled by ``max(1, |z|)**n`` (finite for every finite input).
     """
     z = _check_real(logits, "logits")
     if z.ndim != 2 or z.shape[1] < 2 or z.shape[0] < 1:
@@ -366,8 +379,14 @@ def taylor_cross_entropy(
         grad[rows, y] -= 1.0
         return loss, grad / m
     n = _check_order(n, even=True)
+    x_star = taylor_minimum(n)[0] if monotone else -math.inf
+    clamped = np.maximum(z, x_star)
+    # f_n(z) overflows for |z| beyond about (709 + log n!) / n: then rescale each row by
+    # s**n, s = max |z|, as taylor_softmax does; only ratios of f's enter the loss.
+    biggest = float(np.max(np.abs(clamped)))
+    if math.lgamma(n + 1) + n * math.log1p(biggest) + math.log(z.shape[1]) >= 600.0:
+        return _taylor_cross_entropy_log(z, clamped, y, n, x_star)
     if monotone:
-        x_star = taylor_minimum(n)[0]
         g = monotone_taylor_exp(z, n)
         dg = np.where(z > x_star, taylor_exp(z, n - 1), 0.0)
     else:
@@ -379,6 +398,28 @@ def taylor_cross_entropy(
     grad[rows, y] -= dg[rows, y] / g[rows, y]
     return loss, grad / m
 
+
+
+def _taylor_cross_entropy_log(z: NDArray[np.float64], clamped: NDArray[np.float64],
+                              y: NDArray[np.integer], n: int, x_star: float
+                              ) -> tuple[float, NDArray[np.float64]]:
+    """``taylor_cross_entropy`` in the log domain, for logits so large that f_n overflows.
+
+    Each entry gets its own scale ``s = max(1, |z|)``: ``log f_n(z) = log(n! f_n(z) / s**n)
+    + n log s - log n!`` (the last term cancels in the loss), and ``f_{n-1}(z) / f_n(z) =
+    n G_{n-1} / (s G_n)`` with ``G_k = k! f_k / s**k``.
+    """
+    inv = 1.0 / np.maximum(np.abs(clamped), 1.0)
+    g_n, g_lower = _monic_scaled(clamped, n, inv), _monic_scaled(clamped, n - 1, inv)
+    log_f = np.log(g_n) - n * np.log(inv)  # log f_n + log n!
+    ratio = np.where(z > x_star, n * inv * g_lower / g_n, 0.0)  # f_{n-1} / f_n
+    top = log_f.max(axis=1, keepdims=True)
+    log_total = top[:, 0] + np.log(np.exp(log_f - top).sum(axis=1))
+    rows = np.arange(z.shape[0])
+    loss = float(np.mean(log_total - log_f[rows, y]))
+    grad = ratio * np.exp(log_f - log_total[:, None])  # f_{n-1}(z_j) / sum_k f_n(z_k)
+    grad[rows, y] -= ratio[rows, y]
+    return loss, grad / z.shape[0]
 
 
 def fit_linear_classifier(

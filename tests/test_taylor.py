@@ -301,3 +301,30 @@ BAD_CALLS = [
 def test_bad_input_raises_value_error(call) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+# -- the edges: huge logits (issue "lib is right at the edges") ----------------
+def test_monotone_softmax_clamps_before_it_rescales() -> None:
+    # both logits lie left of x_2* = -1, so both are clamped to it: uniform
+    np.testing.assert_array_equal(taylor_softmax([-1e300, -5e299], 2, monotone=True), [0.5, 0.5])
+
+
+def test_cross_entropy_does_not_overflow() -> None:
+    # -log p_1 = log(f_2(1e300) + f_2(0)) = log(1 + 1e300 + 1e600/2 + 1), to 30 digits
+    loss, grad = taylor_cross_entropy([[1e300, 0.0]], [1], 2)
+    assert loss == pytest.approx(1380.85790861586746510137764069, rel=1e-15)
+    np.testing.assert_allclose(grad, [[2e-300, -1.0]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 4, 6])
+@pytest.mark.parametrize("monotone", [False, True])
+def test_cross_entropy_log_domain_matches_the_direct_formula(n: int, monotone: bool) -> None:
+    from lib.taylor import _taylor_cross_entropy_log, taylor_minimum
+
+    z = np.random.default_rng(n).normal(scale=3.0, size=(6, 4))
+    y = np.arange(6) % 4
+    x_star = taylor_minimum(n)[0] if monotone else -np.inf
+    direct = taylor_cross_entropy(z, y, n, monotone=monotone)
+    logged = _taylor_cross_entropy_log(z, np.maximum(z, x_star), y, n, x_star)
+    assert logged[0] == pytest.approx(direct[0], rel=1e-14)
+    np.testing.assert_allclose(logged[1], direct[1], rtol=1e-12, atol=1e-15)
