@@ -320,7 +320,9 @@ def kl_divergence(p: ArrayLike, q: ArrayLike) -> FloatArray:
             raise ValueError(f"{name} must be probability vectors on the last axis")
     if np.any((p > 0) & (q == 0)):
         raise ValueError("q must be positive wherever p is (KL would be infinite)")
-    terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / np.where(q > 0, q, 1.0)), 0.0)
+    # log p - log q, not log(p / q): the ratio overflows for q near the float64 minimum
+    log_ratio = np.log(np.where(p > 0, p, 1.0)) - np.log(np.where(q > 0, q, 1.0))
+    terms = np.where(p > 0, p * log_ratio, 0.0)
     return np.maximum(terms.sum(axis=-1), 0.0)
 
 

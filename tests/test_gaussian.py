@@ -362,3 +362,18 @@ BAD_CALLS = {
 def test_bad_input_raises_value_error(call) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+def test_wasserstein2_far_from_unit_scale() -> None:
+    eye = np.eye(2)
+    # means 1e200 apart: W2**2 = 1e400 overflows, W2 itself does not
+    assert g.wasserstein2([0.0, 0.0], eye, [1e200, 0.0], eye) == pytest.approx(1e200, rel=1e-15)
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2, 3, 3))
+    cov_p, cov_q = a @ a.T + np.eye(3), b @ b.T + np.eye(3)
+    mu_p, mu_q = rng.normal(size=(2, 3))
+    base = g.wasserstein2(mu_p, cov_p, mu_q, cov_q)
+    for e in (500, -500):  # W2 is homogeneous: means times s, covariances times s**2
+        s = 2.0**e
+        scaled = g.wasserstein2(mu_p * s, cov_p * s * s, mu_q * s, cov_q * s * s)
+        assert scaled == pytest.approx(s * base, rel=1e-12)

@@ -344,3 +344,11 @@ def _train(y=_YL, xu=_XU, method="vat", **kw):
 def test_bad_input_raises(call) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+def test_kl_divergence_with_q_near_the_float64_minimum() -> None:
+    import mpmath
+
+    # p / q overflows; log p - log q does not: KL = -log(q_0) for the subnormal q_0
+    want = float(-mpmath.log(mpmath.mpf(1e-320)))
+    assert reg.kl_divergence([1.0, 0.0], [1e-320, 1.0]) == pytest.approx(want, rel=1e-15)
