@@ -29,6 +29,7 @@ Every bad input (wrong shapes, NaN or infinite values, probabilities outside
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -345,10 +346,15 @@ def weighted_mean(values: ArrayLike, weights: ArrayLike) -> tuple[float, float]:
     if f.shape != w.shape:
         raise ValueError(f"values and weights must have the same shape, got {f.shape} and {w.shape}")
     w = w / w.max()
+    # values near 1e200 would overflow (f - mean)**2: work at unit scale, by a power
+    # of two so that dividing and multiplying back are exact
+    largest = float(np.max(np.abs(f)))
+    scale = math.ldexp(1.0, math.frexp(largest)[1]) if largest > 0 else 1.0
+    f = f / scale
     total = w.sum()
     mean = float(np.dot(w, f) / total)
     standard_error = float(np.sqrt(np.sum(w**2 * (f - mean) ** 2)) / total)
-    return mean, standard_error
+    return mean * scale, standard_error * scale
 
 
 def resample_validation(

@@ -480,10 +480,17 @@ def variance_with_standard_error(sample: ArrayLike) -> tuple[float, float]:
     values = _finite_array(sample, "sample")
     if values.ndim != 1 or values.size < 2:
         raise ValueError(f"sample must be 1-d with at least 2 values, got shape {values.shape}")
+    # Work at unit scale: the fourth moment of values near 1e80 would overflow. The scale
+    # is a power of two, so dividing and multiplying back are exact.
+    spread = float(np.max(np.abs(values - values.mean())))
+    scale = math.ldexp(1.0, math.frexp(spread)[1]) if spread > 0 else 1.0
+    values = values / scale
     centred = values - values.mean()
     biased = float(np.mean(centred**2))
     fourth = float(np.mean(centred**4))
-    return float(values.var(ddof=1)), math.sqrt(max(fourth - biased**2, 0.0) / values.size)
+    variance = float(values.var(ddof=1))
+    error = math.sqrt(max(fourth - biased**2, 0.0) / values.size)
+    return variance * scale * scale, error * scale * scale
 
 
 # --------------------------------------------------------------------------

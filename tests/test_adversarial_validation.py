@@ -273,3 +273,14 @@ BAD_CALLS = {
 def test_bad_input_raises_value_error(call) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+def test_weighted_mean_is_scale_equivariant_at_extreme_scales() -> None:
+    # (f - mean)**2 overflows for values near 1e200 unless the values are rescaled
+    gen = np.random.default_rng(12)
+    values, weights = gen.normal(size=300), gen.random(300)
+    mean, error = weighted_mean(values, weights)
+    for s in (1e200, 1e-200):
+        scaled = weighted_mean(values * s, weights)
+        assert scaled[0] == pytest.approx(mean * s, rel=1e-14)
+        assert scaled[1] == pytest.approx(error * s, rel=1e-14)

@@ -525,3 +525,13 @@ def test_bad_input_raises_value_error(call) -> None:  # type: ignore[no-untyped-
 def test_forward_norm_ratios_orthogonal_must_be_bool() -> None:
     with pytest.raises(TypeError, match="orthogonal"):
         init.forward_norm_ratios(np.ones(3), 2, "fan_in", "relu", RNG, orthogonal=1)
+
+
+def test_variance_with_standard_error_is_scale_equivariant_at_extreme_scales() -> None:
+    # the fourth moment of values near 1e80 overflows unless the sample is rescaled
+    sample = np.random.default_rng(11).normal(size=500)
+    variance, error = init.variance_with_standard_error(sample)
+    for s in (1e80, 1e-80):
+        scaled = init.variance_with_standard_error(sample * s)
+        assert scaled[0] == pytest.approx(variance * s * s, rel=1e-14)
+        assert scaled[1] == pytest.approx(error * s * s, rel=1e-14)
