@@ -585,7 +585,10 @@ def wasserstein2(
 
     Notes
     -----
-    Chapter 3, section "Wasserstein distance", eq. (28).
+    Chapter 3, section "Wasserstein distance", eq. (28). When the means or the
+    covariance roots are outside [1e-100, 1e100] in size, the mean part and the
+    covariance part are combined by ``hypot``, so that W2 stays finite when W2**2
+    would overflow or underflow.
     """
     if not _extreme_scale(mu_p, cov_p, mu_q, cov_q):
         return _scalar(np.sqrt(np.asarray(wasserstein2_squared(mu_p, cov_p, mu_q, cov_q))))

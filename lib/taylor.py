@@ -381,8 +381,8 @@ def taylor_cross_entropy(
     n = _check_order(n, even=True)
     x_star = taylor_minimum(n)[0] if monotone else -math.inf
     clamped = np.maximum(z, x_star)
-    # f_n(z) overflows for |z| beyond about (709 + log n!) / n: then rescale each row by
-    # s**n, s = max |z|, as taylor_softmax does; only ratios of f's enter the loss.
+    # f_n(z) overflows for |z| beyond about (709 + log n!) / n: then work in the log
+    # domain, each entry rescaled by its own max(1, |z|)**n; only ratios of f's matter.
     biggest = float(np.max(np.abs(clamped)))
     if math.lgamma(n + 1) + n * math.log1p(biggest) + math.log(z.shape[1]) >= 600.0:
         return _taylor_cross_entropy_log(z, clamped, y, n, x_star)
