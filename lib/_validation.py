@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["finite_array", "generator", "positive_int"]
+__all__ = ["finite_array", "flag", "generator", "positive_int"]
 
 
 def finite_array(
@@ -55,11 +55,26 @@ def finite_array(
     return array
 
 
-def positive_int(value: object, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as a Python int ``>= minimum``.
+def flag(value: object, name: str) -> bool:
+    """Return ``value`` as a bool; only Python or NumPy ``True``/``False`` are accepted.
+
+    Truthiness would read ``normalize="no"`` as true: strings, numbers and ``None`` are
+    refused instead.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def positive_int(
+    value: object, name: str, *, minimum: int = 1, maximum: int | None = None
+) -> int:
+    """Return ``value`` as a Python int in ``[minimum, maximum]``.
 
     Python and NumPy integers are accepted; ``bool`` (an ``int`` subclass, but
     always a mistake here) and floats, even integral ones like ``3.0``, are not.
+    ``maximum`` bounds loop counts, so that a slip like ``10**12`` is refused
+    instead of running for days.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValueError(
@@ -68,6 +83,8 @@ def positive_int(value: object, name: str, *, minimum: int = 1) -> int:
         )
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value}")
     return int(value)
 
 

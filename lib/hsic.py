@@ -37,6 +37,7 @@ Conventions shared by every function:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, Sequence
@@ -44,6 +45,9 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
+
+from lib._validation import finite_array
+from lib._validation import flag as _check_flag
 
 __all__ = [
     "HsicTestResult",
@@ -76,16 +80,18 @@ _BLOCKS_PER_CHUNK = 256
 
 # -- input validation -----------------------------------------------------------
 def _as_samples(x: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Return ``x`` as a finite float array of shape (n, p)."""
-    arr = np.asarray(x, dtype=float)
+    """Return ``x`` as a finite float array of shape (n, p).
+
+    Booleans are read as 0 and 1 (indicator variables); complex, string and object
+    input is refused rather than cut to its real part or parsed.
+    """
+    arr = finite_array(x, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(f"{name} must have shape (n,) or (n, p), got shape {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
 
@@ -102,7 +108,7 @@ def _as_pair(x: ArrayLike, y: ArrayLike, min_n: int) -> tuple[NDArray[np.float64
 
 def _check_gram(k: ArrayLike, name: str) -> NDArray[np.float64]:
     """Return ``k`` as a finite, square, symmetric float array (checked in row chunks)."""
-    arr = np.asarray(k, dtype=float)
+    arr = finite_array(k, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"{name} must be a square (n, n) matrix, got shape {arr.shape}")
     n = arr.shape[0]
@@ -121,6 +127,35 @@ def _check_gram(k: ArrayLike, name: str) -> NDArray[np.float64]:
         if np.max(np.abs(rows - cols)) > tol:
             raise ValueError(f"{name} is not symmetric")
     return arr
+
+
+def _unit_scale(
+    a: NDArray[np.float64], *, in_place: bool = False
+) -> tuple[NDArray[np.float64], int]:
+    """``(a / 2**e, e)`` with ``max|a| / 2**e`` in ``[0.5, 1)``: an exact rescaling.
+
+    Every kernel here is homogeneous in the data (Gaussian of degree 0 once the
+    bandwidth is scaled with it, distance of degree 1, linear of degree 2), so HSIC can
+    be computed at unit scale and scaled back exactly: no squared distance or product
+    overflows at 1e160 or underflows at 1e-170, and results on ordinary data are
+    bit-identical (a power of two scales every rounding with it).
+    """
+    top = float(np.max(np.abs(a)))
+    if top == 0.0:
+        return a, 0
+    e = math.frexp(top)[1]
+    return np.ldexp(a, -e, out=a if in_place else None), e
+
+
+def _scale_back(value: float, exponent: int, what: str) -> float:
+    """``value * 2**exponent`` exactly; a ValueError if that leaves the float64 range."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        raise ValueError(
+            f"{what} is {value!r} * 2**{exponent}, beyond the float64 range: the "
+            "data's scale is too large for this kernel (normalised HSIC is scale-free)"
+        ) from None
 
 
 def _check_bandwidth(bandwidth: float, name: str = "bandwidth") -> float:
@@ -267,10 +302,11 @@ def median_bandwidth(
             xs = xs[:max_points]
         else:
             xs = xs[rng.choice(xs.shape[0], size=max_points, replace=False)]
-    median = _median_distance(xs)
+    unit, e = _unit_scale(xs)
+    median = _median_distance(unit)
     if not median > 0:
         raise ValueError("median pairwise distance is 0 (too many repeated points)")
-    return median
+    return math.ldexp(median, e)
 
 
 def gaussian_kernel(x: ArrayLike, bandwidth: float) -> NDArray[np.float64]:
@@ -288,9 +324,20 @@ def gaussian_kernel(x: ArrayLike, bandwidth: float) -> NDArray[np.float64]:
     """
     xs = _as_samples(x, "x")
     b = _check_bandwidth(bandwidth)
-    d2 = _squared_distances(xs)
-    d2 *= -1.0 / b**2
+    unit, e = _unit_scale(xs)
+    d2 = _squared_distances(unit)
+    d2 *= _minus_inverse_square(math.ldexp(b, -e))
     return np.exp(d2, out=d2)
+
+
+def _minus_inverse_square(b: float) -> float:
+    """``-1 / b**2`` for a bandwidth in unit-scale data, finite for every ``b > 0``.
+
+    A bandwidth below ``sqrt(tiny)`` of the data's scale gives ``-1 / tiny`` instead of
+    ``-inf``: every non-zero squared distance then still maps to ``exp(-huge) = 0`` and
+    the zero ones to 1, without ``0 * inf = nan``.
+    """
+    return -1.0 / max(b * b, np.finfo(float).tiny)
 
 
 def linear_kernel(x: ArrayLike) -> NDArray[np.float64]:
@@ -336,11 +383,17 @@ def distance_kernel(x: ArrayLike) -> NDArray[np.float64]:
 
 def _gram(
     x: NDArray[np.float64], kernel: str, bandwidth: float | None, name: str
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], int]:
+    """Gram matrix of ``x`` at unit scale and the power of two it was divided by.
+
+    The true Gram matrix is ``k * 2**exponent`` (``exponent`` 0 for the Gaussian kernel,
+    ``e`` for the distance kernel and ``2e`` for the linear one; see ``_unit_scale``).
+    """
+    x, e = _unit_scale(x)
     if kernel == "linear":
-        return x @ x.T
+        return x @ x.T, 2 * e
     if kernel == "distance":
-        return distance_kernel(x)
+        return distance_kernel(x), e
     if bandwidth is None:
         if x.shape[0] <= 2000:
             b = _median_distance(x)
@@ -349,10 +402,10 @@ def _gram(
         else:
             b = median_bandwidth(x)
     else:
-        b = _check_bandwidth(bandwidth, f"bandwidth_{name}")
+        b = math.ldexp(_check_bandwidth(bandwidth, f"bandwidth_{name}"), -e)
     n = x.shape[0]
     k = np.empty((n, n))
-    scale = -1.0 / b**2
+    scale = _minus_inverse_square(b)
     for start in range(0, n, _CACHE_ROWS):  # row blocks: temporaries stay in cache
         block = k[start : start + _CACHE_ROWS]
         np.subtract.outer(x[start : start + _CACHE_ROWS, 0], x[:, 0], out=block)
@@ -362,7 +415,7 @@ def _gram(
             block += np.square(diff, out=diff)
         block *= scale
         np.exp(block, out=block)
-    return k
+    return k, 0
 
 
 # -- estimators --------------------------------------------------------------------
@@ -445,8 +498,10 @@ def hsic_gram(
     float
     """
     _check_choice(estimator, _ESTIMATORS, "estimator")
-    kc = _check_gram(K, "K").copy()
-    lc = _check_gram(L, "L").copy()
+    normalize = _check_flag(normalize, "normalize")
+    # _check_gram returns new arrays: K and L themselves are never modified
+    kc, ek = _unit_scale(_check_gram(K, "K"), in_place=True)
+    lc, el = _unit_scale(_check_gram(L, "L"), in_place=True)
     if kc.shape != lc.shape:
         raise ValueError(f"K and L must have the same shape, got {kc.shape} and {lc.shape}")
     if kc.shape[0] < _MIN_N[estimator]:
@@ -454,7 +509,9 @@ def hsic_gram(
     unbiased = estimator == "unbiased"
     _centre(kc, unbiased)
     _centre(lc, unbiased)
-    return _normalised(kc, lc, unbiased) if normalize else _hsic_centred(kc, lc, unbiased)
+    if normalize:
+        return _normalised(kc, lc, unbiased)
+    return _scale_back(_hsic_centred(kc, lc, unbiased), ek + el, "HSIC")
 
 
 def hsic(
@@ -497,10 +554,14 @@ def hsic(
     xs, ys = _as_pair(x, y, _MIN_N[estimator])
     if kernel != "gaussian" and (bandwidth_x is not None or bandwidth_y is not None):
         raise ValueError(f"bandwidths only apply to the gaussian kernel, not {kernel!r}")
+    normalize = _check_flag(normalize, "normalize")
     unbiased = estimator == "unbiased"
-    kc = _centre(_gram(xs, kernel, bandwidth_x, "x"), unbiased)
-    lc = _centre(_gram(ys, kernel, bandwidth_y, "y"), unbiased)
-    return _normalised(kc, lc, unbiased) if normalize else _hsic_centred(kc, lc, unbiased)
+    k, ek = _gram(xs, kernel, bandwidth_x, "x")
+    l, el = _gram(ys, kernel, bandwidth_y, "y")
+    kc, lc = _centre(k, unbiased), _centre(l, unbiased)
+    if normalize:
+        return _normalised(kc, lc, unbiased)
+    return _scale_back(_hsic_centred(kc, lc, unbiased), ek + el, "HSIC")
 
 
 def hsic_exact(
@@ -557,7 +618,7 @@ def _block_gaussian(xb: NDArray[np.float64], b: float) -> NDArray[np.float64]:
     for j in range(xb.shape[2]):
         diff = xb[:, :, None, j] - xb[:, None, :, j]
         d2 += diff * diff
-    d2 *= -1.0 / b**2
+    d2 *= _minus_inverse_square(b)
     return np.exp(d2, out=d2)
 
 
@@ -620,15 +681,18 @@ def hsic_linear_time(
     if block_size < 4:
         raise ValueError(f"block_size must be at least 4, got {block_size}")
     xs, ys = _as_pair(x, y, 2 * block_size)
+    # at unit scale (see _unit_scale); the Gaussian kernel is invariant, so the
+    # estimate needs no scaling back
+    (xs, ex), (ys, ey) = _unit_scale(xs), _unit_scale(ys)
     bx = (
         median_bandwidth(xs, rng=rng)
         if bandwidth_x is None
-        else _check_bandwidth(bandwidth_x, "bandwidth_x")
+        else math.ldexp(_check_bandwidth(bandwidth_x, "bandwidth_x"), -ex)
     )
     by = (
         median_bandwidth(ys, rng=rng)
         if bandwidth_y is None
-        else _check_bandwidth(bandwidth_y, "bandwidth_y")
+        else math.ldexp(_check_bandwidth(bandwidth_y, "bandwidth_y"), -ey)
     )
     n = xs.shape[0]
     if rng is not None:
@@ -736,7 +800,9 @@ def hsic_test(
         raise ValueError(f"bandwidths only apply to the gaussian kernel, not {kernel!r}")
     xs, ys = _as_pair(x, y, 6 if method == "gamma" else 2)
     n = xs.shape[0]
-    k, l = _gram(xs, kernel, bw_x, "x"), _gram(ys, kernel, bw_y, "y")
+    (k, ek), (l, el) = _gram(xs, kernel, bw_x, "x"), _gram(ys, kernel, bw_y, "y")
+    # statistics are computed at unit scale; T, the null draws and the gamma scale are
+    # multiplied back by 2**(ek + el) (p-values and the gamma shape are invariant)
     if method == "gamma":
         kd, ld = float(np.trace(k)) / n, float(np.trace(l)) / n
         mu_x = (float(k.sum()) - n * kd) / (n * (n - 1))
@@ -745,7 +811,10 @@ def hsic_test(
         stat = n * _hsic_centred(kc, lc, False)
         shape, scale = _gamma_fit(kc, lc, kd, ld, mu_x, mu_y)
         p = float(stats.gamma.sf(stat, shape, scale=scale))
-        return HsicTestResult(stat, p, gamma_shape=float(shape), gamma_scale=float(scale))
+        return HsicTestResult(
+            _scale_back(stat, ek + el, "the statistic"), p, gamma_shape=float(shape),
+            gamma_scale=_scale_back(float(scale), ek + el, "the gamma scale"),
+        )
     if rng is None:
         raise ValueError("the permutation test needs a seeded rng (numpy.random.Generator)")
     if isinstance(num_permutations, bool) or not isinstance(num_permutations, (int, np.integer)):
@@ -759,4 +828,6 @@ def hsic_test(
         perm = rng.permutation(n)
         null[b] = _inner(kc, lc[np.ix_(perm, perm)]) / n
     p = (1.0 + np.count_nonzero(null >= stat)) / (1.0 + num_permutations)
-    return HsicTestResult(float(stat), float(p), null=null)
+    return HsicTestResult(
+        _scale_back(stat, ek + el, "the statistic"), float(p), null=np.ldexp(null, ek + el)
+    )

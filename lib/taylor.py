@@ -15,8 +15,8 @@ holding it constant left of the minimiser.
 Conventions shared by every function:
 
 * ``n`` is a Python or NumPy integer (``bool`` and floats, even ``2.0``, raise
-  :class:`ValueError`). Functions that need a positive polynomial require an even
-  ``n >= 2``.
+  :class:`ValueError`), at most ``MAX_ORDER = 170``. Functions that need a positive
+  polynomial require an even ``n >= 2``.
 * ``x`` is array-like of real numbers; NaN and +-inf raise :class:`ValueError`.
   Results are float64 arrays of the broadcast shape (a 0-d input gives a NumPy float).
 """
@@ -41,6 +41,11 @@ __all__ = [
 ]
 
 
+#: Largest order accepted: the remainder form in ``taylor_exp`` stays inside the float64
+#: range up to about n = 190, and ``taylor_softmax`` needs ``n!`` (171! overflows).
+MAX_ORDER = 170
+
+
 def _check_order(n: object, *, even: bool) -> int:
     """Validate a polynomial order; return it as a Python int."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
@@ -48,6 +53,8 @@ def _check_order(n: object, *, even: bool) -> int:
     n = int(n)
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
+    if n > MAX_ORDER:
+        raise ValueError(f"n must be <= {MAX_ORDER} (float64 range), got {n}")
     if even and (n < 2 or n % 2):
         raise ValueError(f"n must be an even integer >= 2 (f_n > 0 only then), got {n}")
     return n
@@ -76,7 +83,7 @@ def taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64]:
     x : array_like
         Real, finite points.
     n : int
-        Order, ``n >= 0`` (any parity).
+        Order, ``0 <= n <= 170`` (any parity).
 
     Returns
     -------
@@ -86,18 +93,29 @@ def taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64]:
     Raises
     ------
     ValueError
-        If ``n`` is not a non-negative integer or ``x`` is not real and finite.
+        If ``n`` is not an integer in ``[0, 170]`` or ``x`` is not real and finite.
 
     Notes
     -----
-    Defined in chapter 8, section "The theorem", eq. (1). Evaluated by Horner's
-    rule in the nested form ``1 + x (1 + x/2 (1 + ... (1 + x/n)))``, which needs
-    no factorials and costs ``n`` multiplications, ``n`` divisions and ``n``
-    additions per point. Each step rounds three times, so the relative error is
-    at most about ``3 n eps f_n(|x|) / |f_n(x)|``. That condition number is small
-    for ``x >= 0`` but grows like ``e^{2|x|}`` for negative ``x``: near the
-    minimiser of ``f_n`` float64 loses every digit from about ``n = 70`` on
-    (chapter 8, section "How far out, and where float64 stops").
+    Defined in chapter 8, section "The theorem", eq. (1). Two evaluations, each used
+    where it is accurate (chapter 8, section "How far out, and where float64 stops"):
+
+    * Horner's rule in the nested form ``1 + x (1 + x/2 (1 + ... (1 + x/n)))``. Each
+      step rounds three times, so the relative error is at most about ``3 n eps
+      kappa`` with ``kappa = f_n(|x|) / |f_n(x)|``. That is small for ``x >= 0``,
+      for ``x <= -2n`` (the top terms dominate: ``kappa <= 4``) and, for even ``n``,
+      right of ``-1/2`` (``f_n(x) >= e^x`` gives ``kappa <= e^{2|x|} <= e``); for
+      ``n <= 2`` it is at most 5.9 everywhere.
+    * Between, for ``n >= 3`` and ``-2n < x < -1/2``, where ``kappa`` grows like
+      ``e^{2|x|}`` and Horner loses every digit near the minimiser from about
+      ``n = 70``, the remainder form ``f_n(x) = e^x (1 + (-1)^n T)`` with
+      ``T = sum_{k>=0} |x|^{n+1+k} / (n! k! (n+1+k))``, a sum of positive terms
+      (bounded: at most ``4n + 57`` terms). For even ``n`` its relative error is a
+      few dozen ``eps`` at most up to ``n = 170``; for odd ``n`` it is as accurate as
+      the cancellation in ``1 - T`` near the real zero allows.
+
+    Where ``|f_n(x)|`` exceeds the float64 range (``|x|`` far above ``n``, e.g.
+    ``x = 1e300``) the result is ``inf`` (or ``-inf``).
 
     Examples
     --------
@@ -106,10 +124,49 @@ def taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64]:
     """
     n = _check_order(n, even=False)
     arr = _check_real(x)
-    result = np.ones_like(arr)
+    flat = arr.reshape(-1)
+    result = np.ones_like(flat)
     for j in range(n, 0, -1):
-        result = 1.0 + result * arr / j
-    return result[()] if result.ndim == 0 else result
+        result = 1.0 + result * flat / j
+    inside = _remainder_region(flat, n)
+    if np.any(inside):
+        result[inside] = _remainder_form(flat[inside], n)
+    return result.reshape(arr.shape)[()]
+
+
+#: Horner's rule is used right of this point (and left of -2n); see ``taylor_exp``.
+_HORNER_FROM = -0.5
+
+
+def _remainder_region(arr: NDArray[np.float64], n: int) -> NDArray[np.bool_]:
+    """Where Horner's rule is ill-conditioned and the remainder form is used."""
+    return (arr < _HORNER_FROM) & (arr > -2.0 * n) & (n >= 3)
+
+
+def _remainder_form(x: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    """``f_n(x)`` for ``-2n <= x < 0`` as ``e^x (1 + (-1)^n T)``, ``T`` a positive sum.
+
+    Taylor's remainder ``e^x - f_n(x) = (1/n!) int_0^x e^{x-u} u^n du``, with
+    ``e^{-u}`` expanded and integrated term by term, gives ``T = sum_k t_k``,
+    ``t_k = a^{n+1+k} / (n! k! (n+1+k))`` for ``a = -x`` (chapter 8, section "How far
+    out, and where float64 stops"). ``t_0 = a^{n+1} / (n+1)!`` is formed as a product
+    (no factorial, no overflow for ``n <= 170``) and ``t_k / t_{k-1} = a (n+k) / (k
+    (n+k+1))``. Once ``k >= 2a`` each term is below half the one before, so the tail
+    is below twice the last term: the loop stops there as soon as that term is below
+    ``2^-56 T``, and since every term is at most ``T``, by ``k = 2a + 57`` at the latest.
+    """
+    a = -x
+    term = np.ones_like(a)
+    for j in range(1, n + 2):
+        term *= a / j
+    total = term.copy()
+    a_max = float(np.max(a))
+    for k in range(1, math.ceil(2.0 * a_max) + 58):
+        term *= a * ((n + k) / (k * (n + k + 1.0)))
+        total += term
+        if k >= 2.0 * a_max and np.all(term <= 2.0**-56 * total):
+            break
+    return np.exp(x) * (1.0 + total if n % 2 == 0 else 1.0 - total)
 
 
 @lru_cache(maxsize=256)
@@ -209,7 +266,9 @@ def monotone_taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64
     n = _check_order(n, even=True)
     arr = _check_real(x)
     x_star, f_star = taylor_minimum(n)
-    result = np.where(arr > x_star, taylor_exp(arr, n), f_star)
+    # f_n >= f_n(x_n*) everywhere: a rounded value below the minimum is raised to it
+    value = np.maximum(taylor_exp(arr, n), f_star)
+    result = np.where(arr > x_star, value, f_star)
     return result[()] if result.ndim == 0 else result
 
 
@@ -231,8 +290,8 @@ def _monic_scaled(arr: NDArray[np.float64], n: int, inv: NDArray[np.float64] | f
     return u
 
 
-#: Largest order ``taylor_softmax`` accepts: it works with ``n! f_n``, and 170! is
-#: the last factorial below the float64 overflow threshold.
+#: Largest order ``taylor_softmax`` accepts (``MAX_ORDER`` less a margin: its plain
+#: branch multiplies ``n!`` by polynomial values).
 MAX_SOFTMAX_ORDER = 150
 
 
@@ -278,6 +337,11 @@ def taylor_softmax(
     every ``|y|`` at most ``n!`` and 1, so nothing overflows, and the largest
     entry keeps a value of order 1, so the normaliser never underflows.
 
+    Horner's rule cancels badly for logits between ``-2n`` and ``-1/2`` when
+    ``n >= 4`` (``taylor_exp``, Notes); there each entry is ``n! f_n(x) / s**n`` with
+    ``f_n`` from the remainder form, so the probabilities are accurate to a few dozen
+    ``eps`` (relative) at every accepted order.
+
     Examples
     --------
     >>> taylor_softmax([0.0, 0.0]).tolist()
@@ -318,8 +382,18 @@ def taylor_softmax(
             coeff *= k + 1  # n! / k!
             u *= arr
             u += coeff
+        inv = 1.0
     else:
-        u = _monic_scaled(arr, n, 1.0 / np.maximum(scale, 1.0))
+        inv = 1.0 / np.maximum(scale, 1.0)
+        u = _monic_scaled(arr, n, inv)
+    inside = _remainder_region(arr, n)
+    if np.any(inside):  # Horner cancels there: n! f_n(x) / s**n, f_n by the remainder
+        factor = np.ones_like(inv)
+        for k in range(1, n + 1):
+            factor = factor * (k * inv)  # n! / s**n, may underflow (then so does u)
+        accurate = np.zeros_like(arr)
+        accurate[inside] = _remainder_form(arr[inside], n)
+        u = np.where(inside, accurate * factor, u)
     u /= np.sum(u, axis=axis, keepdims=True)
     return u
 
@@ -359,6 +433,8 @@ def taylor_cross_entropy(
     ``g' = f_{n-1}``, and for ``f~_n`` the derivative vanishes left of ``x_n*``.
     When ``f_n`` of some logit would overflow, both are computed in the log domain
     with each entry rescaled by ``max(1, |z|)**n`` (finite for every finite input).
+    Logits where Horner's rule cancels take ``f_n`` and ``f_{n-1}`` from the remainder
+    form, as in ``taylor_exp``.
     """
     z = _check_real(logits, "logits")
     if z.ndim != 2 or z.shape[1] < 2 or z.shape[0] < 1:
@@ -409,10 +485,18 @@ def _taylor_cross_entropy_log(z: NDArray[np.float64], clamped: NDArray[np.float6
     + n log s - log n!`` (the last term cancels in the loss), and ``f_{n-1}(z) / f_n(z) =
     n G_{n-1} / (s G_n)`` with ``G_k = k! f_k / s**k``.
     """
-    inv = 1.0 / np.maximum(np.abs(clamped), 1.0)
-    g_n, g_lower = _monic_scaled(clamped, n, inv), _monic_scaled(clamped, n - 1, inv)
+    inside = _remainder_region(clamped, n)  # where Horner cancels: the remainder form
+    horner = np.where(inside, 0.0, clamped)
+    inv = 1.0 / np.maximum(np.abs(horner), 1.0)
+    g_n, g_lower = _monic_scaled(horner, n, inv), _monic_scaled(horner, n - 1, inv)
     log_f = np.log(g_n) - n * np.log(inv)  # log f_n + log n!
-    ratio = np.where(z > x_star, n * inv * g_lower / g_n, 0.0)  # f_{n-1} / f_n
+    ratio = n * inv * g_lower / g_n  # f_{n-1} / f_n
+    if np.any(inside):
+        f_n = _remainder_form(clamped[inside], n)
+        f_lower = _remainder_form(clamped[inside], n - 1)
+        log_f[inside] = np.log(f_n) + math.lgamma(n + 1)
+        ratio[inside] = f_lower / f_n
+    ratio = np.where(z > x_star, ratio, 0.0)
     top = log_f.max(axis=1, keepdims=True)
     log_total = top[:, 0] + np.log(np.exp(log_f - top).sum(axis=1))
     rows = np.arange(z.shape[0])

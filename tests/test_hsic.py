@@ -210,6 +210,85 @@ def test_fast_median_equals_selection(x) -> None:
         assert H.median_bandwidth(x) == want
 
 
+# -- scale: every kernel is homogeneous, so HSIC must not break at 1e+-160, 1e+-300 ------
+_rs = np.random.default_rng(29)
+_xs = _rs.normal(size=(60, 2))
+_ys = _xs[:, :1] + _rs.normal(size=(60, 1))
+SCALES = [2.0**-1000, 1e-300, 1e-170, 1e160, 1e300]
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_gaussian_hsic_is_scale_invariant(scale: float) -> None:
+    # issue 29: NaN at 1e160, OverflowError at y * 1e300, ZeroDivisionError at y * 1e-300
+    want = H.hsic(_xs, _ys)
+    assert H.hsic(_xs * scale, _ys) == pytest.approx(want, rel=1e-13)
+    assert H.hsic(_xs, _ys * scale) == pytest.approx(want, rel=1e-13)
+    assert H.hsic(_xs * scale, _ys * scale, estimator="unbiased") == pytest.approx(
+        H.hsic(_xs, _ys, estimator="unbiased"), rel=1e-13
+    )
+    bw = H.hsic(_xs * scale, _ys * scale, bandwidth_x=1.5 * scale, bandwidth_y=0.7 * scale)
+    assert bw == pytest.approx(H.hsic(_xs, _ys, bandwidth_x=1.5, bandwidth_y=0.7), rel=1e-13)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_median_bandwidth_scales_with_the_data(scale: float) -> None:
+    # two columns: the squared distances used to overflow (inf) or underflow (0)
+    assert H.median_bandwidth(_xs * scale) == pytest.approx(
+        H.median_bandwidth(_xs) * scale, rel=1e-15
+    )
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_hsic_tests_are_scale_invariant(scale: float) -> None:
+    perm = H.hsic_test(_xs * scale, _ys * scale, rng=np.random.default_rng(1),
+                       num_permutations=99)
+    ref = H.hsic_test(_xs, _ys, rng=np.random.default_rng(1), num_permutations=99)
+    assert np.isfinite(perm.statistic) and perm.p_value == ref.p_value
+    assert perm.statistic == pytest.approx(ref.statistic, rel=1e-13)
+    gamma = H.hsic_test(_xs * scale, _ys, method="gamma")
+    assert gamma.p_value == pytest.approx(H.hsic_test(_xs, _ys, method="gamma").p_value,
+                                          rel=1e-10)
+    est, se = H.hsic_linear_time(np.tile(_xs, (2, 1)) * scale, np.tile(_ys, (2, 1)),
+                                 block_size=30)
+    assert (est, se) == pytest.approx(
+        H.hsic_linear_time(np.tile(_xs, (2, 1)), np.tile(_ys, (2, 1)), block_size=30),
+        rel=1e-12,
+    )
+
+
+@pytest.mark.parametrize("scale", [1e-100, 2.0**-300, 1e100])
+def test_linear_and_distance_hsic_scale_by_their_degree(scale: float) -> None:
+    # linear: HSIC(sx, y) = s**2 HSIC(x, y); distance: s HSIC(x, y); normalised: 1
+    lin, dist = H.hsic(_xs, _ys, kernel="linear"), H.hsic(_xs, _ys, kernel="distance")
+    assert H.hsic(_xs * scale, _ys, kernel="linear") == pytest.approx(lin * scale**2,
+                                                                     rel=1e-13)
+    assert H.hsic(_xs * scale, _ys, kernel="distance") == pytest.approx(dist * scale,
+                                                                       rel=1e-13)
+    K, L = H.linear_kernel(_xs), H.linear_kernel(_ys)
+    assert H.hsic_gram(K * scale, L) == pytest.approx(H.hsic_gram(K, L) * scale, rel=1e-13)
+    assert H.hsic(_xs * scale, _ys * 1e250, kernel="distance", normalize=True) == (
+        pytest.approx(H.hsic(_xs, _ys, kernel="distance", normalize=True), rel=1e-13)
+    )
+
+
+def test_hsic_beyond_float64_range_is_an_error_not_inf() -> None:
+    with pytest.raises(ValueError, match="beyond the float64 range"):
+        H.hsic(_xs * 1e200, _ys * 1e200, kernel="linear")
+    K = H.linear_kernel(_xs)
+    with pytest.raises(ValueError, match="beyond the float64 range"):
+        H.hsic_gram(K * 1e300, K * 1e300)
+
+
+def test_ordinary_results_are_bit_identical_to_a_direct_computation() -> None:
+    # the power-of-two rescaling must not move a single bit on ordinary data
+    x, y = _xs[:, 0], _ys[:, 0]
+    n = x.size
+    b = float(np.median(np.abs(x[:, None] - x[None, :])[np.triu_indices(n, 1)]))
+    K = np.exp((x[:, None] - x[None, :]) ** 2 * (-1.0 / b**2))
+    assert np.array_equal(H.gaussian_kernel(x, b), K)
+    assert H.median_bandwidth(x) == b
+
+
 # -- bad input --------------------------------------------------------------------------
 _x = np.linspace(0.0, 1.0, 10)
 _K = H.gaussian_kernel(_x, 1.0)
@@ -245,6 +324,14 @@ BAD_CALLS = {
     "unknown test argument": lambda: H.hsic_test(_x, _x, method="gamma", block_size=5),
     "block size 3": lambda: H.hsic_linear_time(_x, _x, block_size=3),
     "one block only": lambda: H.hsic_linear_time(_x, _x, block_size=6),
+    "complex x": lambda: H.hsic(_x + 1e-3j, _x),
+    "string x": lambda: H.hsic(_x.astype(str), _x),
+    "object x": lambda: H.hsic(np.array([object()] * 10), _x),
+    "complex gram": lambda: H.hsic_gram(_K + 0j, _K),
+    "normalize string": lambda: H.hsic(_x, _x, normalize="yes"),
+    "normalize int": lambda: H.hsic_gram(_K, _K, normalize=1),
+    "complex median": lambda: H.median_bandwidth(_x * 1j),
+    "complex test": lambda: H.hsic_test(_x * 1j, _x, method="gamma"),
 }
 
 

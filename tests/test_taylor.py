@@ -251,10 +251,108 @@ def test_ece_confidence_on_an_edge_stays_in_the_lower_bin() -> None:
     assert expected_calibration_error(p, y, bins=4) == pytest.approx(0.45 / 2, rel=1e-14)
 
 
+# -- high orders: the remainder form where Horner's rule cancels ----------------
+def mp_f(x: float, n: int) -> mpmath.mpf:
+    """f_n(x) summed in enough digits to absorb the cancellation (terms up to e^|x|)."""
+    with mpmath.workdps(40 + int(abs(x)) + n):
+        t = mpmath.mpf(x)
+        return +sum(t**k / mpmath.factorial(k) for k in range(n + 1))
+
+
+def remainder_bound(n: int) -> float:
+    """Worst-case relative rounding error of the remainder form for even ``n``.
+
+    2 roundings per factor of t_0 (n + 1 factors), 3 per later term and 1 per addition
+    (at most 4n + 57 terms), and 3 for e^x (1 + T).
+    """
+    return (2 * (n + 1) + 4 * (4 * n + 57) + 3) * np.finfo(float).eps
+
+
+@pytest.mark.parametrize("n", [4, 10, 40, 68, 100, 150, 170])
+def test_taylor_exp_is_accurate_at_high_orders(n: int) -> None:
+    # Horner loses every digit near x_n* from n ~ 70 (chapter 8); the remainder form
+    # must not: even orders at the minimiser and across (-2n - 5, 5), to a relative
+    # error within the worst-case rounding count.
+    x_star, _ = taylor_minimum(n)
+    xs = np.concatenate([[x_star], np.linspace(-2 * n - 5, 5, 41)])
+    got = taylor_exp(xs, n)
+    want = np.array([float(mp_f(float(v), n)) for v in xs])
+    assert np.all(np.abs(got / want - 1) <= remainder_bound(n))
+    assert np.all(got > 0)
+
+
+@pytest.mark.parametrize("n", [3, 9, 69, 151])
+def test_taylor_exp_odd_orders_error_is_absolute_e_to_the_x(n: int) -> None:
+    # For odd n, f_n(x) = e^x (1 - T) crosses zero: the error is relative to
+    # e^x (1 + T) = 2 e^x - f_n(x), not to f_n (Horner's is relative to f_n(|x|) ~ e^|x|,
+    # hopeless for n = 151 near its zero).
+    xs = np.linspace(-2 * n + 0.5, -1.5, 37)
+    got = taylor_exp(xs, n)
+    want = np.array([float(mp_f(float(v), n)) for v in xs])
+    assert np.all(np.abs(got - want) <= remainder_bound(n) * (2 * np.exp(xs) + np.abs(want)))
+
+
+def test_taylor_exp_reports_cases_from_issue_29() -> None:
+    # float64 Horner gave -4.9e-9 here; the exact value is 4.78e-9
+    assert taylor_exp(-20.005827118880525, 68) == pytest.approx(
+        float(mp_f(-20.005827118880525, 68)), rel=1e-14
+    )
+    x_star, f_star = taylor_minimum(150)  # Horner gave -10.2
+    assert taylor_exp(x_star, 150) == pytest.approx(f_star, rel=1e-14)
+
+
+@pytest.mark.parametrize("n", [72, 100, 150])
+def test_taylor_softmax_high_orders_match_mpmath(n: int) -> None:
+    rows = np.array([[-20.0, -21.0], [-30.0, -31.0], [-1.5 * n, 3.0], [-0.5 * n, -0.6 * n]])
+    got = taylor_softmax(rows, n)
+    for row, p in zip(rows, got, strict=True):
+        f = [mp_f(float(v), n) for v in row]
+        want = np.array([float(v / sum(f)) for v in f])
+        assert np.all(np.abs(p / want - 1) <= 2 * remainder_bound(n))
+
+
+@pytest.mark.parametrize("n", [40, 100, 150])
+def test_monotone_taylor_exp_high_orders_monotone_and_positive(n: int) -> None:
+    grid = np.linspace(-2.5 * n, 2.0, 100001)
+    values = monotone_taylor_exp(grid, n)
+    assert np.all(np.diff(values) >= 0) and np.all(values > 0)
+
+
+def test_taylor_softmax_default_order_is_two() -> None:
+    x = np.array([-3.0, 0.5, 2.0])
+    f2 = 1 + x + x * x / 2
+    assert np.allclose(taylor_softmax(x), f2 / f2.sum(), rtol=1e-15, atol=0)
+
+
+def test_taylor_cross_entropy_huge_logit() -> None:
+    # -log p_1 = log(f_2(1e300) + 1) = log(5e599) to float64 (the issue's 1381.6 was
+    # itself off: ln 5 + 599 ln 10 = 1380.8579...)
+    loss, grad = taylor_cross_entropy([[1e300, 0.0]], [1], n=2)
+    assert loss == pytest.approx(float(mpmath.log(mpmath.mpf(5) * mpmath.mpf(10) ** 599)))
+    assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("n", [100, 150])
+def test_taylor_cross_entropy_high_order_log_path(n: int) -> None:
+    # a logit of 1e200 forces the log-domain path; the others sit where Horner cancels
+    z = np.array([[1e200, -0.5 * n, -30.0], [-0.5 * n, -30.0, -31.0]])
+    loss, _ = taylor_cross_entropy(z, [1, 2], n=n)
+    want = []
+    for row, label in zip(z, [1, 2], strict=True):
+        with mpmath.workdps(60 + 2 * n):
+            f = [mp_f(float(v), n) if abs(v) < 1e3 else mpmath.mpf(v) ** n / mpmath.factorial(n)
+                 for v in row]
+            want.append(mpmath.log(sum(f)) - mpmath.log(f[label]))
+    assert loss == pytest.approx(float(sum(want) / 2), rel=1e-13)
+
+
 # -- bad input ----------------------------------------------------------------
 BAD_CALLS = [
     ("taylor_exp n negative", lambda: taylor_exp(1.0, -1)),
     ("taylor_exp n float", lambda: taylor_exp(1.0, 2.0)),
+    ("taylor_exp n above 170", lambda: taylor_exp(1.0, 171)),
+    ("taylor_exp n huge", lambda: taylor_exp(1.0, 10**12)),
+    ("taylor_minimum n huge", lambda: taylor_minimum(10**12)),
     ("taylor_exp n bool", lambda: taylor_exp(1.0, True)),
     ("taylor_exp nan", lambda: taylor_exp([0.0, np.nan], 2)),
     ("taylor_exp inf", lambda: taylor_exp(np.inf, 2)),

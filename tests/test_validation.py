@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib._validation import finite_array, generator, positive_int
+from lib._validation import finite_array, flag, generator, positive_int
 
 
 def test_finite_array_converts_and_copies() -> None:
@@ -59,3 +59,20 @@ def test_generator() -> None:
     for bad in (0, np.random.RandomState(0), None):
         with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
             generator(bad)
+
+
+def test_positive_int_maximum_bounds_loop_counts() -> None:
+    assert positive_int(10, "iters", maximum=10) == 10
+    with pytest.raises(ValueError, match="iters must be an integer <= 10"):
+        positive_int(10**12, "iters", maximum=10)
+
+
+@pytest.mark.parametrize("good", [True, False, np.bool_(True)])
+def test_flag_accepts_booleans(good: object) -> None:
+    assert flag(good, "normalize") is bool(good)
+
+
+@pytest.mark.parametrize("bad", ["yes", "", 1, 0, None, 1.0])
+def test_flag_refuses_truthiness(bad: object) -> None:
+    with pytest.raises(ValueError, match="normalize must be True or False"):
+        flag(bad, "normalize")
