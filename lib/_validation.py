@@ -10,11 +10,21 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["finite_array", "flag", "generator", "positive_int"]
+__all__ = ["MAX_SIZE", "finite_array", "flag", "generator", "positive_int", "real"]
+
+#: Largest number of values any ``lib`` function draws or allocates for one size or
+#: count argument: 10**8 float64 values are 800 MB, more than any use in the book
+#: needs by a factor of 100, so a larger request is a slip (``10**12`` would ask for
+#: 7 TiB) and is refused with a message instead of a MemoryError.
+MAX_SIZE = 100_000_000
 
 
 def finite_array(
-    value: ArrayLike, name: str, ndim: int | tuple[int, ...] | None = None
+    value: ArrayLike,
+    name: str,
+    ndim: int | tuple[int, ...] | None = None,
+    *,
+    booleans: bool = True,
 ) -> NDArray[np.float64]:
     """Return ``value`` as a new float64 array of real, finite numbers.
 
@@ -28,6 +38,9 @@ def finite_array(
         The argument's name, used in error messages.
     ndim : int or tuple of int, optional
         Allowed numbers of dimensions.
+    booleans : bool, default True
+        Whether booleans are read as 0 and 1; ``False`` refuses them (for
+        arguments where a boolean array can only be a mistake, e.g. a Gram matrix).
 
     Raises
     ------
@@ -40,7 +53,7 @@ def finite_array(
     except (ValueError, TypeError) as exc:  # ragged nested sequences
         raise ValueError(f"{name} must be an array of real numbers") from exc
     # Kinds b, i, u, f: booleans, signed and unsigned integers, floats.
-    if raw.dtype.kind not in "biuf":
+    if raw.dtype.kind not in ("biuf" if booleans else "iuf"):
         raise ValueError(f"{name} must contain real numbers, got dtype {raw.dtype}")
     array = raw.astype(np.float64, copy=True)
     if ndim is not None:
@@ -86,6 +99,36 @@ def positive_int(
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be an integer <= {maximum}, got {value}")
     return int(value)
+
+
+def real(
+    value: object,
+    name: str,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+) -> float:
+    """Return a real scalar as a finite Python float, or raise naming ``name``.
+
+    Python and NumPy integers and floats (and 0-d arrays of them) are accepted;
+    ``bool``, strings, complex numbers, ``None`` and arrays with more than one entry
+    are refused rather than converted by ``float()``.
+    """
+    ok = isinstance(value, (int, float, np.integer, np.floating)) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+    )
+    if not ok or isinstance(value, (bool, np.bool_)):
+        raise ValueError(
+            f"{name} must be a real number, got {value!r} of type {type(value).__name__}"
+        )
+    number = float(value)  # type: ignore[arg-type]
+    if not np.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number!r}")
+    if positive and not number > 0:
+        raise ValueError(f"{name} must be > 0, got {number!r}")
+    if nonnegative and not number >= 0:
+        raise ValueError(f"{name} must be >= 0, got {number!r}")
+    return number
 
 
 def generator(rng: object, name: str = "rng") -> np.random.Generator:

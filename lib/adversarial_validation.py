@@ -35,7 +35,7 @@ import numbers
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from lib._validation import finite_array, positive_int
+from lib._validation import MAX_SIZE, finite_array, positive_int
 from sklearn.base import ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
@@ -240,8 +240,18 @@ def fit_logistic(
     params = np.concatenate([model.intercept_, model.coef_.ravel()])
     Z = np.hstack([np.ones((inputs.shape[0], 1)), inputs])
     s = model.predict_proba(inputs)[:, 1]
-    information = Z.T @ (Z * (s * (1 - s))[:, None])
-    standard_errors = np.sqrt(np.diag(np.linalg.inv(information)))
+    with np.errstate(over="ignore", invalid="ignore"):  # refused below if not finite
+        information = Z.T @ (Z * (s * (1 - s))[:, None])
+        try:
+            covariance = np.linalg.inv(information)
+        except np.linalg.LinAlgError:
+            covariance = np.full_like(information, np.nan)
+        standard_errors = np.sqrt(np.diag(covariance))
+    if not (np.all(np.isfinite(params)) and np.all(np.isfinite(standard_errors))):
+        raise ValueError(
+            "X gives a singular or non-finite Fisher information (collinear columns, or "
+            "values far from unit scale): no maximum-likelihood fit with standard errors"
+        )
     return params, standard_errors
 
 
@@ -391,7 +401,7 @@ def resample_validation(
     Derived in chapter 6, section "Strategy 2: resampling", eq. (6).
     """
     w = _weights(weights)
-    draws = positive_int(size, "size")
+    draws = positive_int(size, "size", maximum=MAX_SIZE)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     return rng.choice(w.size, size=draws, replace=True, p=w / w.sum())

@@ -43,7 +43,7 @@ import numpy as np
 import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 
-from lib._validation import finite_array, positive_int
+from lib._validation import MAX_SIZE, finite_array, positive_int
 from scipy import special
 
 __all__ = [
@@ -129,7 +129,7 @@ def _check_interval(
 
 def _as_angles(theta: ArrayLike) -> NDArray[np.float64]:
     """Validate angles in [0, pi]."""
-    array = finite_array(theta, "theta")
+    array = finite_array(theta, "theta", booleans=False)
     _check_interval(array, "theta", 0.0, np.pi, interval="[0, pi]")
     return array
 
@@ -486,7 +486,7 @@ def angle_ppf(q: ArrayLike, n: int) -> FloatOrArray:
     True
     """
     n = _validate_n(n)
-    probabilities = finite_array(q, "q")
+    probabilities = finite_array(q, "q", booleans=False)
     _check_interval(probabilities, "q", 0.0, 1.0, interval="[0, 1]")
     if n == 2:
         # Uniform angle; a Beta quantile would underflow for q < 1e-154.
@@ -562,7 +562,7 @@ def angle_tail(delta: ArrayLike, n: int) -> FloatOrArray:
     0.0058
     """
     n = _validate_n(n)
-    deviations = finite_array(delta, "delta")
+    deviations = finite_array(delta, "delta", booleans=False)
     _check_interval(deviations, "delta", 0.0, _HALF_PI, interval="[0, pi/2]")
     tail = _cos_squared_upper_tail(np.sin(deviations) ** 2, np.cos(deviations) ** 2, n)
     # numpy.pi/2 stands for the endpoint pi/2, where the tail is 0 (at face
@@ -616,10 +616,11 @@ def tail_bounds(delta: ArrayLike, n: int) -> tuple[FloatOrArray, FloatOrArray]:
     (0.1, 0.013476)
     """
     n = _validate_n(n)
-    deviations = finite_array(delta, "delta")
+    deviations = finite_array(delta, "delta", booleans=False)
     _check_interval(deviations, "delta", 0.0, _HALF_PI, low_open=True, interval="(0, pi/2]")
     n_sin_squared = n * np.sin(deviations) ** 2
-    chebyshev = 1 / n_sin_squared
+    with np.errstate(divide="ignore", over="ignore"):  # +inf is a true (trivial) bound
+        chebyshev = 1 / n_sin_squared
     chernoff = 2 * np.exp(-n_sin_squared / 2)
     return chebyshev[()], chernoff[()]
 
@@ -669,7 +670,7 @@ def sharp_tail_bound(delta: ArrayLike, n: int) -> FloatOrArray:
     0.00642
     """
     n = _validate_n(n)
-    deviations = finite_array(delta, "delta")
+    deviations = finite_array(delta, "delta", booleans=False)
     _check_interval(deviations, "delta", 0.0, _HALF_PI, low_open=True, interval="(0, pi/2]")
     with np.errstate(divide="ignore"):  # log cos(pi/2) = -inf gives the bound 0
         log_bound = (
@@ -923,7 +924,7 @@ def sample_angles(
     (5,)
     """
     n = _validate_n(n)
-    size = positive_int(size, "size")
+    size = positive_int(size, "size", maximum=MAX_SIZE)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
             f"rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), "

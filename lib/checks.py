@@ -44,7 +44,7 @@ import html
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import mpmath
 import numpy as np
@@ -126,8 +126,7 @@ def format_error(error: float | None) -> str:
     """
     if error is None:
         return "exact"
-    if not math.isfinite(error):
-        raise ValueError(f"measured error must be finite, got {error!r}")
+    error = _require_finite("error", error)
     if error < ERROR_DISPLAY_FLOOR:
         return f"< {ERROR_DISPLAY_FLOOR:.0e}"
     return f"{error:.1e}"
@@ -152,11 +151,18 @@ def central_difference_gradient(
     ndarray
         The estimate, shaped like ``x``.
     """
-    if not (step > 0 and math.isfinite(step)):
-        raise ValueError("step must be positive and finite")
-    point = np.array(x, dtype=float)
+    f = _require_callable("f", f)
+    step = _require_finite("step", step, positive=True)
+    point = _real_array("x", x)
+    if point.size == 0:
+        raise ValueError("x is empty: there is no direction to differentiate along")
     if not np.all(np.isfinite(point)):
         raise ValueError("x must be finite")
+    if np.any(point + step == point) or np.any(point - step == point):
+        raise ValueError(
+            f"step={step:g} is lost in rounding next to x (|x| up to "
+            f"{float(np.max(np.abs(point))):.3g}): take a step above eps |x|"
+        )
     gradient = np.empty_like(point)
     for index in np.ndindex(point.shape):
         shifted = point.copy()
@@ -164,6 +170,8 @@ def central_difference_gradient(
         forward = f(shifted)
         shifted[index] -= 2 * step
         gradient[index] = (forward - f(shifted)) / (2 * step)
+    if not np.all(np.isfinite(gradient)):
+        raise ValueError("f returned a non-finite value next to x: no difference quotient")
     return gradient
 
 
@@ -250,6 +258,37 @@ def _require_finite(name: str, value: object, *, positive: bool = False,
     if nonnegative and number < 0:
         raise ValueError(f"{name} must be >= 0, got {number!r}")
     return number
+
+
+def _require_expression(name: str, value: object) -> sp.Basic:
+    """``value`` as a SymPy object (numbers and expressions), else a TypeError naming it."""
+    if value is None or isinstance(value, (str, bytes, bool)):
+        raise TypeError(f"{name} must be a SymPy expression, got {type(value).__name__}")
+    try:
+        return sp.sympify(value)
+    except (sp.SympifyError, TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be a SymPy expression, got {type(value).__name__}"
+        ) from None
+
+
+def _require_callable(name: str, value: object) -> Callable[..., Any]:
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+def _real_array(name: str, value: object) -> np.ndarray:
+    """``value`` as a float array if it holds real numbers (booleans read as 0/1)."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}")
+    try:
+        raw = np.asarray(value)
+    except (ValueError, TypeError):
+        raise TypeError(f"{name} must be an array of real numbers") from None
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {raw.dtype}")
+    return raw.astype(float)
 
 
 def _level(alpha: object) -> float:
@@ -412,10 +451,11 @@ class Chain:
     ):
         self._ledger = ledger
         self.name = _require_text("name", name)
-        self.lhs = sp.sympify(lhs)
+        self.lhs = _require_expression("lhs", lhs)
         self.order = order
         self._steps: list[ChainStep] = [
-            ChainStep(sp.sympify(start), _require_text("justification", justification), "start")
+            ChainStep(_require_expression("start", start),
+                      _require_text("justification", justification), "start")
         ]
         self.concluded: str | None = None
 
@@ -601,7 +641,7 @@ class Chain:
             )
         index = len(self._steps)
         previous = self._steps[-1].expression
-        new = sp.sympify(to) if to is not None else sp.sympify(via(previous))
+        new = _require_expression("to", to) if to is not None else sp.sympify(via(previous))
         if numeric is not None:
             points = list(numeric)
             if not points:
@@ -652,6 +692,8 @@ class Chain:
         """
         if len(self._steps) < 2:
             raise ValueError(f"chain {self.name} has no steps to conclude")
+        if equals is not None:
+            equals = _require_expression("equals", equals)
         if equals is not None and not self._symbolically_equal(self.expression, equals):
             raise AssertionError(
                 f"claim {claim_id} ({what}) failed: chain {self.name} ends at "
@@ -849,7 +891,7 @@ class Ledger:
             derived_by = _require_text("derived_by", derived_by)
             if by_construction:
                 raise ValueError("give derived_by or by_construction=True, not both")
-        left, right = sp.sympify(lhs), sp.sympify(rhs)
+        left, right = _require_expression("lhs", lhs), _require_expression("rhs", rhs)
         # The same object on both sides compares a value with itself. SymPy's cache
         # also returns one object when a derived side comes out exactly as typed
         # (integrate(exp(-x t), (x, 0, oo)) is the very object 1/t), so only a claim
@@ -931,10 +973,10 @@ class Ledger:
             method, evidence = f"{method}; same code path as lib", "same_code"
         if reason is not None:
             method = f"{method}; because {_require_text('reason', reason)}"
-        got = np.asarray(value, dtype=float)
-        want = np.asarray(expected, dtype=float)
+        got = _real_array("value", value)
+        want = _real_array("expected", expected)
         if got.shape != want.shape and got.size != 1 and want.size != 1:
-            raise ValueError(f"shapes differ: {got.shape} vs {want.shape}")
+            raise ValueError(f"value and expected shapes differ: {got.shape} vs {want.shape}")
         if not np.all(np.isfinite(want)):
             raise ValueError(f"expected must be finite (claim {claim_id})")
         magnitude = float(np.max(np.abs(want))) if want.size else 0.0
@@ -1030,7 +1072,8 @@ class Ledger:
         """
         self._check_new(claim_id, what)
         method = _require_text("method", method)
-        samples = np.asarray(samples, dtype=float)
+        samples = _real_array("samples", samples)
+        cdf = _require_callable("cdf", cdf)
         if samples.ndim != 1 or samples.size < 2:
             raise ValueError("samples must be a 1-d array with at least 2 values")
         if not np.all(np.isfinite(samples)):
@@ -1074,10 +1117,16 @@ class Ledger:
         step = _require_finite("step", step, positive=True)
         fine = central_difference_gradient(f, x, step / 2)
         coarse = central_difference_gradient(f, x, step)
+        analytic = _real_array("gradient", gradient)
+        if analytic.size != fine.size:
+            raise ValueError(
+                f"gradient has {analytic.size} entries but x has {fine.size}: "
+                "one partial derivative per entry of x"
+            )
         rounding = 10 * np.finfo(float).eps * max(abs(float(f(np.asarray(x, dtype=float)))), 1.0)
         tolerance = 4 * float(np.max(np.abs(fine - coarse))) + rounding / (step / 2)
         self.close(
-            claim_id, what, np.reshape(np.asarray(gradient, dtype=float), fine.shape), fine,
+            claim_id, what, np.reshape(analytic, fine.shape), fine,
             rtol=0.0, atol=tolerance,
             reference=f"central differences, h={step:g} and h/2; tol 4|D(h) - D(h/2)| + rounding",
         )
@@ -1105,6 +1154,8 @@ class Ledger:
         method = _require_text("method", method)
         if isinstance(random, bool) or not isinstance(random, (int, np.integer)) or random < 0:
             raise ValueError(f"random must be a non-negative integer, got {random!r}")
+        if margin is not None:
+            margin = _require_finite("margin", margin)
         cond = np.asarray(condition)
         if cond.dtype != bool:
             raise ValueError("condition must be boolean (or a boolean array)")

@@ -33,7 +33,9 @@ Conventions shared by every function:
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -76,7 +78,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 def _as_symmetric(value: ArrayLike, name: str) -> NDArray[np.float64]:
     """Validate a batch of square symmetric matrices and return them symmetrised."""
-    a = finite_array(value, name)
+    a = finite_array(value, name, booleans=False)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"{name} must have shape (..., n, n), got {a.shape}")
     if a.shape[-1] == 0:
@@ -140,8 +142,32 @@ def _pair(
     )
 
 
-def _scalar(x: NDArray[np.float64]) -> FloatOrArray:
-    """0-d arrays become NumPy floats; other arrays are returned as they are."""
+def _range_checked(func: Callable[..., FloatOrArray]) -> Callable[..., FloatOrArray]:
+    """Run ``func`` with float64 overflow warnings off: ``_scalar`` turns a result that
+    left the range into a ValueError, so the warning would only precede that error."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> FloatOrArray:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _scalar(x: NDArray[np.float64], divergent: NDArray[np.bool_] | None = None
+            ) -> FloatOrArray:
+    """0-d arrays become NumPy floats; other arrays are returned as they are.
+
+    Every public function returns through here: a result that left the float64 range
+    (means 1e200 apart, say) raises instead of coming back as ``inf`` or ``nan``;
+    ``divergent`` marks entries that are a true ``+inf`` (a Renyi integral that diverges).
+    """
+    finite = np.isfinite(x) if divergent is None else np.isfinite(x) | divergent
+    if not np.all(finite):
+        raise ValueError(
+            "the result is beyond the float64 range for these arguments (mu_p, mu_q, "
+            "cov_p, cov_q or cov: means far apart or covariances far from unit scale)"
+        )
     return np.float64(x) if np.ndim(x) == 0 else x
 
 
@@ -250,6 +276,7 @@ def entropy(cov: ArrayLike) -> FloatOrArray:
     return _scalar(0.5 * n * (1.0 + _LOG_2PI) + 0.5 * _logdet_chol(chol))
 
 
+@_range_checked
 def kl_divergence(
     mu_p: ArrayLike, cov_p: ArrayLike, mu_q: ArrayLike, cov_q: ArrayLike
 ) -> FloatOrArray:
@@ -303,6 +330,7 @@ def kl_divergence(
     return _scalar(np.maximum(0.5 * (maha + cov_part), 0.0))
 
 
+@_range_checked
 def bhattacharyya_distance(
     mu_p: ArrayLike, cov_p: ArrayLike, mu_q: ArrayLike, cov_q: ArrayLike
 ) -> FloatOrArray:
@@ -352,6 +380,7 @@ def bhattacharyya_distance(
     return _scalar(np.maximum(0.5 * cov_part + 0.125 * maha, 0.0))
 
 
+@_range_checked
 def hellinger_squared(
     mu_p: ArrayLike, cov_p: ArrayLike, mu_q: ArrayLike, cov_q: ArrayLike
 ) -> FloatOrArray:
@@ -406,6 +435,7 @@ def _renyi_covariance_terms(beta: float, mu: NDArray[np.float64]) -> NDArray[np.
     return out
 
 
+@_range_checked
 def renyi_divergence(
     mu_p: ArrayLike, cov_p: ArrayLike, mu_q: ArrayLike, cov_q: ArrayLike, alpha: float
 ) -> FloatOrArray:
@@ -476,7 +506,7 @@ def renyi_divergence(
     mean_part = 0.5 * alpha * np.sum(zv * zv / safe_scale, axis=-1)
     cov_part = 0.5 * np.sum(_renyi_covariance_terms(beta, safe_mu), axis=-1)
     value = np.where(finite, np.maximum(mean_part + cov_part, 0.0), np.inf)
-    return _scalar(value)
+    return _scalar(value, divergent=~finite)
 
 
 def sqrtm_psd(a: ArrayLike) -> NDArray[np.float64]:
@@ -514,6 +544,7 @@ def sqrtm_psd(a: ArrayLike) -> NDArray[np.float64]:
     return 0.5 * (root + np.swapaxes(root, -1, -2))
 
 
+@_range_checked
 def wasserstein2_squared(
     mu_p: ArrayLike, cov_p: ArrayLike, mu_q: ArrayLike, cov_q: ArrayLike
 ) -> FloatOrArray:
@@ -561,6 +592,7 @@ def wasserstein2_squared(
     return _scalar(np.maximum(w2, 0.0))
 
 
+@_range_checked
 def wasserstein2(
     mu_p: ArrayLike, cov_p: ArrayLike, mu_q: ArrayLike, cov_q: ArrayLike
 ) -> FloatOrArray:
@@ -611,11 +643,16 @@ def _extreme_scale(mu_p: ArrayLike, cov_p: ArrayLike, mu_q: ArrayLike,
     False also when the input is not plainly real and finite: the validation of
     :func:`wasserstein2_squared` then reports it.
     """
-    try:
-        sizes = [float(np.max(np.abs(np.asarray(a, dtype=float)), initial=0.0))
-                 for a in (mu_p, cov_p, mu_q, cov_q)]
-    except (TypeError, ValueError):
-        return False
+    arrays = []
+    for a in (mu_p, cov_p, mu_q, cov_q):
+        try:
+            raw = np.asarray(a)
+        except (TypeError, ValueError):
+            return False
+        if raw.dtype.kind not in "iuf":
+            return False
+        arrays.append(raw.astype(float))
+    sizes = [float(np.max(np.abs(a), initial=0.0)) for a in arrays]
     if not all(math.isfinite(v) for v in sizes):
         return False
     size = max(sizes[0], sizes[2], math.sqrt(sizes[1]), math.sqrt(sizes[3]))

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from lib._validation import finite_array
+from lib._validation import finite_array, generator, positive_int, real
 from lib._validation import flag as _check_flag
 
 __all__ = [
@@ -76,6 +76,9 @@ _ROWS_PER_CHUNK = 1024
 _CACHE_ROWS = 64
 #: Blocks processed together by the block estimator (bounds its memory).
 _BLOCKS_PER_CHUNK = 256
+#: Most permutations ``hsic_test`` accepts: 10**6 resolves p-values to 1e-6, and each
+#: costs one pass over an n x n matrix, so more is a slip (10**12 would run for days).
+MAX_PERMUTATIONS = 1_000_000
 
 
 # -- input validation -----------------------------------------------------------
@@ -108,7 +111,7 @@ def _as_pair(x: ArrayLike, y: ArrayLike, min_n: int) -> tuple[NDArray[np.float64
 
 def _check_gram(k: ArrayLike, name: str) -> NDArray[np.float64]:
     """Return ``k`` as a finite, square, symmetric float array (checked in row chunks)."""
-    arr = finite_array(k, name)
+    arr = finite_array(k, name, booleans=False)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"{name} must be a square (n, n) matrix, got shape {arr.shape}")
     n = arr.shape[0]
@@ -159,10 +162,11 @@ def _scale_back(value: float, exponent: int, what: str) -> float:
 
 
 def _check_bandwidth(bandwidth: float, name: str = "bandwidth") -> float:
-    b = float(bandwidth)
-    if not (np.isfinite(b) and b > 0):
-        raise ValueError(f"{name} must be positive and finite, got {bandwidth!r}")
-    return b
+    return real(bandwidth, name, positive=True)
+
+
+def _check_rng(rng: object) -> np.random.Generator | None:
+    return None if rng is None else generator(rng)
 
 
 def _check_choice(value: str, options: tuple[str, ...], name: str) -> str:
@@ -290,13 +294,16 @@ def median_bandwidth(
     "Testing independence". (hyppo's default bandwidth is ``sqrt(2)`` times
     this median, computed from ``x`` and used for both variables.)
     """
-    xs = _as_samples(x, "x")
-    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)):
-        raise ValueError(f"max_points must be an integer, got {max_points!r}")
-    if max_points < 2:
-        raise ValueError(f"max_points must be at least 2, got {max_points}")
+    return _median_bandwidth(_as_samples(x, "x"), max_points, rng, "x")
+
+
+def _median_bandwidth(xs: NDArray[np.float64], max_points: int,
+                      rng: np.random.Generator | None, name: str) -> float:
+    """``median_bandwidth`` of validated samples; errors name the caller's ``name``."""
+    max_points = positive_int(max_points, "max_points", minimum=2)
+    rng = _check_rng(rng)
     if xs.shape[0] < 2:
-        raise ValueError(f"need at least 2 samples, got {xs.shape[0]}")
+        raise ValueError(f"{name} needs at least 2 samples, got {xs.shape[0]}")
     if xs.shape[0] > max_points:
         if rng is None:
             xs = xs[:max_points]
@@ -305,7 +312,9 @@ def median_bandwidth(
     unit, e = _unit_scale(xs)
     median = _median_distance(unit)
     if not median > 0:
-        raise ValueError("median pairwise distance is 0 (too many repeated points)")
+        raise ValueError(
+            f"median pairwise distance of {name} is 0 (too many repeated points)"
+        )
     return math.ldexp(median, e)
 
 
@@ -351,8 +360,17 @@ def linear_kernel(x: ArrayLike) -> NDArray[np.float64]:
     -------
     ndarray, shape (n, n)
     """
-    xs = _as_samples(x, "x")
-    return xs @ xs.T
+    unit, e = _unit_scale(_as_samples(x, "x"))
+    return _scale_gram_back(unit @ unit.T, 2 * e)
+
+
+def _scale_gram_back(k: NDArray[np.float64], exponent: int) -> NDArray[np.float64]:
+    """``k * 2**exponent`` in place; a ValueError naming ``x`` if an entry overflows."""
+    with np.errstate(over="ignore"):  # an overflow is refused just below
+        np.ldexp(k, exponent, out=k)
+    if not np.all(np.isfinite(k)):
+        raise ValueError("x is so large that its Gram matrix exceeds the float64 range")
+    return k
 
 
 def distance_kernel(x: ArrayLike) -> NDArray[np.float64]:
@@ -372,13 +390,13 @@ def distance_kernel(x: ArrayLike) -> NDArray[np.float64]:
     so HSIC with this kernel is a quarter of the squared distance covariance
     (Sejdinovic et al. 2013).
     """
-    xs = _as_samples(x, "x")
+    xs, e = _unit_scale(_as_samples(x, "x"))  # degree 1: computed at unit scale
     norms = np.sqrt(np.sum(xs**2, axis=1))
     d = np.sqrt(_squared_distances(xs))
     d *= -0.5
     d += 0.5 * norms[:, None]
     d += 0.5 * norms[None, :]
-    return d
+    return _scale_gram_back(d, e)
 
 
 def _gram(
@@ -400,7 +418,7 @@ def _gram(
             if not b > 0:
                 raise ValueError(f"median pairwise distance of {name} is 0")
         else:
-            b = median_bandwidth(x)
+            b = _median_bandwidth(x, 2000, None, name)
     else:
         b = math.ldexp(_check_bandwidth(bandwidth, f"bandwidth_{name}"), -e)
     n = x.shape[0]
@@ -590,11 +608,10 @@ def hsic_exact(
     both estimators over every sample of a small size exactly.
     """
     _check_choice(estimator, _ESTIMATORS, "estimator")
-    n = len(K)
-    if n < _MIN_N[estimator] or len(L) != n or any(len(r) != n for r in (*K, *L)):
+    k, l = _exact_matrix(K, "K"), _exact_matrix(L, "L")
+    n = len(k)
+    if n < _MIN_N[estimator] or len(l) != n:
         raise ValueError(f"K and L must be square, of equal size >= {_MIN_N[estimator]}")
-    k = [[Fraction(v) for v in row] for row in K]
-    l = [[Fraction(v) for v in row] for row in L]
     if any(k[i][j] != k[j][i] or l[i][j] != l[j][i] for i in range(n) for j in range(n)):
         raise ValueError("K and L must be symmetric")
     if estimator == "unbiased":
@@ -609,6 +626,29 @@ def hsic_exact(
     return (trace + sum(rk) * sum(rl) / ((n - 1) * (n - 2)) - 2 * cross / (n - 2)) / (
         n * (n - 3)
     )
+
+
+def _exact_matrix(m: object, name: str) -> list[list[Fraction]]:
+    """A square matrix of ints, Fractions or finite floats as Fractions (exactly)."""
+    try:
+        rows = [list(row) for row in m]  # type: ignore[union-attr]
+    except TypeError:
+        raise ValueError(f"{name} must be a square sequence of sequences") from None
+    if any(len(row) != len(rows) for row in rows):
+        raise ValueError(f"{name} must be square")
+    out = []
+    for row in rows:
+        for v in row:
+            exact = isinstance(v, (int, Fraction, np.integer)) or (
+                isinstance(v, (float, np.floating)) and np.isfinite(v)
+            )
+            if not exact or isinstance(v, (bool, np.bool_)):
+                raise ValueError(
+                    f"{name} must hold ints, Fractions or finite floats, got {v!r}"
+                )
+        out.append([Fraction(int(v)) if isinstance(v, np.integer) else Fraction(v)
+                    for v in row])
+    return out
 
 
 # -- block estimator ---------------------------------------------------------------
@@ -676,21 +716,24 @@ def hsic_linear_time(
     Chapter 4, section "Large samples". Time ``O(n * block_size)``; memory
     ``O(n + 256 * block_size**2)``: blocks are processed in chunks of 256.
     """
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
-        raise ValueError(f"block_size must be an integer, got {block_size!r}")
-    if block_size < 4:
-        raise ValueError(f"block_size must be at least 4, got {block_size}")
-    xs, ys = _as_pair(x, y, 2 * block_size)
+    block_size = positive_int(block_size, "block_size", minimum=4)
+    rng = _check_rng(rng)
+    xs, ys = _as_pair(x, y, 4)
+    if xs.shape[0] < 2 * block_size:
+        raise ValueError(
+            f"block_size={block_size} needs at least 2 * block_size samples, "
+            f"got {xs.shape[0]}"
+        )
     # at unit scale (see _unit_scale); the Gaussian kernel is invariant, so the
     # estimate needs no scaling back
     (xs, ex), (ys, ey) = _unit_scale(xs), _unit_scale(ys)
     bx = (
-        median_bandwidth(xs, rng=rng)
+        _median_bandwidth(xs, 2000, rng, "x")
         if bandwidth_x is None
         else math.ldexp(_check_bandwidth(bandwidth_x, "bandwidth_x"), -ex)
     )
     by = (
-        median_bandwidth(ys, rng=rng)
+        _median_bandwidth(ys, 2000, rng, "y")
         if bandwidth_y is None
         else math.ldexp(_check_bandwidth(bandwidth_y, "bandwidth_y"), -ey)
     )
@@ -817,10 +860,10 @@ def hsic_test(
         )
     if rng is None:
         raise ValueError("the permutation test needs a seeded rng (numpy.random.Generator)")
-    if isinstance(num_permutations, bool) or not isinstance(num_permutations, (int, np.integer)):
-        raise ValueError(f"num_permutations must be an integer, got {num_permutations!r}")
-    if num_permutations < 1:
-        raise ValueError(f"num_permutations must be positive, got {num_permutations}")
+    rng = generator(rng)
+    num_permutations = positive_int(
+        num_permutations, "num_permutations", maximum=MAX_PERMUTATIONS
+    )
     kc, lc = _centre(k, False), _centre(l, False)
     stat = n * _hsic_centred(kc, lc, False)
     null = np.empty(num_permutations)

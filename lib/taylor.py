@@ -30,6 +30,8 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from lib._validation import MAX_SIZE, flag, positive_int
+
 __all__ = [
     "expected_calibration_error",
     "fit_linear_classifier",
@@ -93,7 +95,8 @@ def taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64]:
     Raises
     ------
     ValueError
-        If ``n`` is not an integer in ``[0, 170]`` or ``x`` is not real and finite.
+        If ``n`` is not an integer in ``[0, 170]``, ``x`` is not real and finite, or
+        ``|f_n(x)|`` exceeds the float64 range.
 
     Notes
     -----
@@ -115,7 +118,7 @@ def taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64]:
       the cancellation in ``1 - T`` near the real zero allows.
 
     Where ``|f_n(x)|`` exceeds the float64 range (``|x|`` far above ``n``, e.g.
-    ``x = 1e300``) the result is ``inf`` (or ``-inf``).
+    ``x = 1e300``) a ValueError says so instead of returning ``inf``.
 
     Examples
     --------
@@ -126,11 +129,17 @@ def taylor_exp(x: ArrayLike, n: int) -> np.float64 | NDArray[np.float64]:
     arr = _check_real(x)
     flat = arr.reshape(-1)
     result = np.ones_like(flat)
-    for j in range(n, 0, -1):
-        result = 1.0 + result * flat / j
+    with np.errstate(over="ignore", invalid="ignore"):  # out of range: refused below
+        for j in range(n, 0, -1):
+            result = 1.0 + result * flat / j
     inside = _remainder_region(flat, n)
     if np.any(inside):
         result[inside] = _remainder_form(flat[inside], n)
+    if not np.all(np.isfinite(result)):
+        worst = float(flat[~np.isfinite(result)][0])
+        raise ValueError(
+            f"x holds {worst!r}, where f_{n}(x) exceeds the float64 range (about 1.8e308)"
+        )
     return result.reshape(arr.shape)[()]
 
 
@@ -290,6 +299,10 @@ def _monic_scaled(arr: NDArray[np.float64], n: int, inv: NDArray[np.float64] | f
     return u
 
 
+#: Largest ``max_iter`` of ``fit_linear_classifier``: L-BFGS-B stops long before on
+#: every problem in the book; a larger count is a slip, not a need.
+MAX_FIT_ITERATIONS = 1_000_000
+
 #: Largest order ``taylor_softmax`` accepts (``MAX_ORDER`` less a margin: its plain
 #: branch multiplies ``n!`` by polynomial values).
 MAX_SOFTMAX_ORDER = 150
@@ -350,8 +363,7 @@ def taylor_softmax(
     n = _check_order(n, even=True)
     if n > MAX_SOFTMAX_ORDER:
         raise ValueError(f"n must be <= {MAX_SOFTMAX_ORDER}, got {n}")
-    if not isinstance(monotone, (bool, np.bool_)):
-        raise ValueError(f"monotone must be a bool, got {monotone!r}")
+    monotone = flag(monotone, "monotone")
     arr = _check_real(x, check_finite=False)
     if arr.ndim == 0:
         raise ValueError("x must have at least one dimension")
@@ -436,6 +448,7 @@ def taylor_cross_entropy(
     Logits where Horner's rule cancels take ``f_n`` and ``f_{n-1}`` from the remainder
     form, as in ``taylor_exp``.
     """
+    monotone = flag(monotone, "monotone")
     z = _check_real(logits, "logits")
     if z.ndim != 2 or z.shape[1] < 2 or z.shape[0] < 1:
         raise ValueError(f"logits must have shape (m, K) with m >= 1, K >= 2; got {z.shape}")
@@ -534,7 +547,7 @@ def fit_linear_classifier(
     l2 : float, default 1e-3
         Non-negative ridge penalty on ``W`` (not on ``b``).
     max_iter : int, default 2000
-        Iteration cap for L-BFGS-B (positive).
+        Iteration cap for L-BFGS-B, in ``[1, 10**6]``.
 
     Returns
     -------
@@ -555,23 +568,29 @@ def fit_linear_classifier(
     from threadpoolctl import threadpool_limits
 
     X = _check_real(features, "features")
-    if X.ndim != 2 or X.shape[0] < 1:
-        raise ValueError(f"features must have shape (m, d) with m >= 1, got {X.shape}")
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"features must have shape (m, d) with m, d >= 1, got {X.shape}")
+    monotone = flag(monotone, "monotone")
     y = np.asarray(labels)
     if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer) or np.any(y < 0):
         raise ValueError(f"labels must be non-negative integers of shape ({X.shape[0]},)")
     numeric = isinstance(l2, (int, float, np.floating, np.integer)) and not isinstance(l2, bool)
     if not (numeric and math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    max_iter = positive_int(max_iter, "max_iter", maximum=MAX_FIT_ITERATIONS)
     d, k = X.shape[1], max(int(y.max()) + 1, 2)
     if n is not None:
         _check_order(n, even=True)
 
     def objective(w: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         W, b = w[: d * k].reshape(d, k), w[d * k :]
-        loss, grad = taylor_cross_entropy(X @ W + b, y, n, monotone=monotone)
+        logits = X @ W + b
+        if not np.all(np.isfinite(logits)):
+            raise ValueError(
+                "features are so large that the logits X @ W + b overflowed during the "
+                "fit; standardise the features"
+            )
+        loss, grad = taylor_cross_entropy(logits, y, n, monotone=monotone)
         penalty = 0.5 * l2 * float(np.sum(W * W))
         return loss + penalty, np.concatenate([(X.T @ grad + l2 * W).ravel(), grad.sum(0)])
 
@@ -621,8 +640,7 @@ def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, bins: int = 
         raise ValueError(f"labels must be integers of shape ({p.shape[0]},)")
     if np.any(y < 0) or np.any(y >= p.shape[1]):
         raise ValueError(f"labels must lie in 0..{p.shape[1] - 1}")
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    bins = positive_int(bins, "bins", maximum=MAX_SIZE)
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(float)
     # bin b holds (edge_{b-1}, edge_b]; comparing with the float edges b/bins keeps a

@@ -1,0 +1,725 @@
+"""Every public function of ``lib`` against every class of bad input (issue 29).
+
+One row per public function or method: a valid call, and the kind of each argument.
+Each kind has its classes of bad input (NaN, +-inf, empty, an extra dimension, complex,
+string, object, ``None``, booleans, non-integers, negative and zero sizes, huge loop
+counts, data scaled by 1e+-300, ...). Every call with one argument replaced must
+
+* raise ``ValueError`` or ``TypeError`` whose message names that argument, or
+* for the classes a row lists as accepted (documented behaviour, e.g. booleans read
+  as 0 and 1, or data at any scale), return a result with no NaN in it (and, for
+  booleans, the same result as for the 0/1 floats).
+
+A loop count of ``10**12`` must be refused or finish within a few seconds. A new
+public function without a row fails ``test_every_public_function_has_a_row``.
+
+Cases ``lib`` does not handle yet are listed in ``bad_input_known_gaps.txt`` and
+marked as strict expected failures: the list can only shrink (a listed case that
+starts passing fails the suite until it is removed from the list).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from lib import adversarial_validation as AV
+from lib import angles as AN
+from lib import attention as AT
+from lib import checks as CK
+from lib import gaussian as GA
+from lib import hsic as HS
+from lib import initialization as IN
+from lib import regularization as RG
+from lib import taylor as TA
+
+MODULES = [AV, AN, AT, CK, GA, HS, IN, RG, TA]
+
+#: Public classes that are plain result records, built by ``lib`` itself and
+#: holding no logic to validate (their producers have rows).
+RECORDS = {
+    "lib.attention.LowRankFit",
+    "lib.attention.TalkingHeadsFit",
+    "lib.attention.LayerCost",
+    "lib.checks.Claim",
+    "lib.checks.ChainStep",
+    "lib.checks.LedgerTable",
+    "lib.hsic.HsicTestResult",
+}
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(29)
+
+
+_r = np.random.default_rng(2929)
+X2 = _r.normal(size=(12, 2))
+STOCH = np.full((4, 4), 0.25) + np.diag([0.2, -0.05, 0.1, 0.0])
+STOCH /= STOCH.sum(axis=1, keepdims=True)
+COV = np.array([[2.0, 0.3], [0.3, 1.0]])
+MODEL = RG.RandomFeatureClassifier(
+    weights=_r.normal(size=(5, 2)), bias=_r.normal(size=5),
+    coef=_r.normal(size=(3, 5)), intercept=np.zeros(3),
+)
+
+
+def _ledger_chain(stepped: bool = False) -> CK.Chain:
+    x = sp.Symbol("x")
+    chain = CK.Ledger("t").chain("c", sp.Symbol("y"), (x + 1) ** 2)
+    if stepped:
+        chain.step("expand", to=x**2 + 2 * x + 1)
+    return chain
+
+
+@dataclass
+class Row:
+    """A valid call of ``fn`` with keyword arguments, and each argument's kind."""
+
+    fn: Callable[..., Any]
+    valid: dict[str, Any]
+    kinds: dict[str, str]
+    #: classes of bad input the function documents as accepted, per argument
+    ok: dict[str, set[str]] = field(default_factory=dict)
+    #: arguments for which None is a documented value (optional arguments)
+    optional: set[str] = field(default_factory=set)
+    #: data arguments of a ledger check: bad data there must fail the claim
+    #: (AssertionError naming it), which is what a check is for
+    claim_data: set[str] = field(default_factory=set)
+    #: arguments where an infinite result is documented (a bound that is +inf at 0)
+    infinite: set[str] = field(default_factory=set)
+
+
+def R(fn, valid, kinds, ok=None, optional=(), claim_data=(), infinite=()):  # noqa: N802
+    return Row(fn, valid, kinds, ok or {}, set(optional), set(claim_data), set(infinite))
+
+
+ARR_SCALE = {"huge", "tiny"}
+ROWS: dict[str, Row] = {
+    # -- adversarial_validation ------------------------------------------------------
+    "lib.adversarial_validation.effective_sample_size": R(
+        AV.effective_sample_size, {"w": [1.0, 2.0, 3.0]}, {"w": "arr"},
+        ok={"w": ARR_SCALE | {"bool"}}),
+    "lib.adversarial_validation.fit_discriminator": R(
+        AV.fit_discriminator,
+        {"X_train": X2, "X_test": X2 + 1.0, "random_state": 0, "n_splits": 2},
+        {"X_train": "arr", "X_test": "arr", "n_splits": "count"},
+        ok={"X_train": ARR_SCALE | {"bool"}, "X_test": ARR_SCALE | {"bool"}}),
+    "lib.adversarial_validation.fit_logistic": R(
+        AV.fit_logistic, {"X": X2, "y": np.arange(12) % 2, "random_state": 0},
+        {"X": "arr", "y": "arr"}, ok={"X": ARR_SCALE | {"bool"}, "y": {"bool"}}),
+    "lib.adversarial_validation.importance_weights": R(
+        AV.importance_weights, {"d": [0.2, 0.5, 0.7], "prior_test": 0.5},
+        {"d": "arr", "prior_test": "real"}, ok={"d": {"tiny"}}),
+    "lib.adversarial_validation.pareto_smooth_weights": R(
+        AV.pareto_smooth_weights, {"w": _r.uniform(0.5, 2.0, 60)}, {"w": "arr"},
+        ok={"w": ARR_SCALE | {"bool"}}),
+    "lib.adversarial_validation.resample_validation": R(
+        AV.resample_validation, {"weights": [0.2, 0.3, 0.5], "size": 5, "rng": _rng()},
+        {"weights": "arr", "size": "count", "rng": "rng"},
+        ok={"weights": ARR_SCALE | {"bool"}}),
+    "lib.adversarial_validation.truncate_weights": R(
+        AV.truncate_weights, {"w": [1.0, 2.0, 3.0]}, {"w": "arr"},
+        ok={"w": ARR_SCALE | {"bool"}}),
+    "lib.adversarial_validation.weighted_mean": R(
+        AV.weighted_mean, {"values": [1.0, 2.0, 3.0], "weights": [1.0, 1.0, 2.0]},
+        {"values": "arr", "weights": "arr"},
+        ok={"values": ARR_SCALE | {"bool"}, "weights": ARR_SCALE | {"bool"}}),
+    # -- angles ---------------------------------------------------------------------
+    "lib.angles.angle_between": R(
+        AN.angle_between, {"x": [1.0, 0.0, 0.0], "y": [1.0, 1.0, 0.0]},
+        {"x": "arr", "y": "arr"},
+        ok={"x": ARR_SCALE | {"extra_dim", "bool"}, "y": ARR_SCALE | {"extra_dim", "bool"}}),
+    "lib.angles.angle_cdf": R(AN.angle_cdf, {"theta": [0.5, 1.0], "n": 5},
+                              {"theta": "arr", "n": "int"},
+                              ok={"theta": {"tiny", "extra_dim", "empty"}}),
+    "lib.angles.angle_moments": R(AN.angle_moments, {"n": 5, "exact": False},
+                                  {"n": "int", "exact": "flag"}),
+    "lib.angles.angle_pdf": R(AN.angle_pdf, {"theta": [0.5, 1.0], "n": 5},
+                              {"theta": "arr", "n": "int"},
+                              ok={"theta": {"tiny", "extra_dim", "empty"}}),
+    "lib.angles.angle_ppf": R(AN.angle_ppf, {"q": [0.1, 0.5], "n": 5},
+                              {"q": "arr", "n": "int"},
+                              ok={"q": {"tiny", "extra_dim", "empty"}}),
+    "lib.angles.angle_tail": R(AN.angle_tail, {"delta": [0.1, 0.3], "n": 5},
+                               {"delta": "arr", "n": "int"},
+                               ok={"delta": {"tiny", "extra_dim", "empty"}}),
+    "lib.angles.normalisation_constant": R(AN.normalisation_constant, {"n": 5},
+                                           {"n": "int"}),
+    "lib.angles.sample_angles": R(
+        AN.sample_angles, {"n": 5, "size": 10, "rng": _rng(), "method": "vectors"},
+        {"n": "int", "size": "count", "rng": "rng", "method": "choice"}),
+    "lib.angles.sharp_tail_bound": R(AN.sharp_tail_bound, {"delta": [0.1, 0.3], "n": 5},
+                                     {"delta": "arr", "n": "int"},
+                                     ok={"delta": {"tiny", "extra_dim", "empty"}}),
+    "lib.angles.tail_bounds": R(AN.tail_bounds, {"delta": [0.1, 0.3], "n": 5},
+                                {"delta": "arr", "n": "int"},
+                                ok={"delta": {"tiny", "extra_dim", "empty"}},
+                                infinite={"delta"}),
+    # -- attention ------------------------------------------------------------------
+    "lib.attention.attention": R(
+        AT.attention, {"q": X2[:3], "k": X2[:4], "v": X2[4:8]},
+        {"q": "arr", "k": "arr", "v": "arr", "mask": "arr", "scale": "real"},
+        ok={"q": ARR_SCALE | {"extra_dim", "bool"}, "k": ARR_SCALE | {"bool"},
+            "v": ARR_SCALE | {"extra_dim", "bool"}},
+        optional={"mask", "scale"}),
+    "lib.attention.bottleneck_count": R(
+        AT.bottleneck_count, {"n": 8, "d_model": 16, "heads": 4},
+        {"n": "int", "d_model": "int", "heads": "int"}),
+    "lib.attention.centered_log": R(AT.centered_log, {"p": STOCH}, {"p": "arr"},
+                                    ok={"p": {"extra_dim"}}),
+    "lib.attention.centered_log_rank": R(AT.centered_log_rank, {"p": STOCH, "rtol": 1e-10},
+                                         {"p": "arr", "rtol": "real"}),
+    "lib.attention.fit_low_rank_attention": R(
+        AT.fit_low_rank_attention,
+        {"target": STOCH, "key_size": 2, "rng": _rng(), "restarts": 1, "init": "svd",
+         "max_iter": 30},
+        {"target": "arr", "key_size": "int", "rng": "rng", "restarts": "count",
+         "init": "choice", "max_iter": "count"}),
+    "lib.attention.fit_talking_heads": R(
+        AT.fit_talking_heads,
+        {"targets": np.stack([STOCH, STOCH.T / STOCH.T.sum(1, keepdims=True)]),
+         "key_size": 1, "rng": _rng(), "pre_softmax": True, "post_softmax": False,
+         "restarts": 1, "max_iter": 20},
+        {"targets": "arr", "key_size": "int", "rng": "rng", "pre_softmax": "flag",
+         "post_softmax": "flag", "restarts": "count", "max_iter": "count"}),
+    "lib.attention.key_size_cost": R(
+        AT.key_size_cost, {"d_model": 16, "heads": 4, "key_size": 4, "n": 8, "d_ff": 32,
+                           "talking_heads": False},
+        {"d_model": "int", "heads": "int", "key_size": "int", "n": "int", "d_ff": "int",
+         "talking_heads": "flag"}, optional={"d_ff"}),
+    "lib.attention.log_softmax": R(AT.log_softmax, {"x": X2[:3], "axis": -1},
+                                   {"x": "arr", "axis": "axis"},
+                                   ok={"x": {"tiny", "extra_dim", "bool"}}),
+    "lib.attention.low_rank_attention_loss": R(
+        AT.low_rank_attention_loss, {"q": X2[:4], "k": X2[4:8], "target": STOCH},
+        {"q": "arr", "k": "arr", "target": "arr"},
+        ok={"q": {"tiny", "bool"}, "k": {"tiny", "bool"}}),
+    "lib.attention.multi_head_attention": R(
+        AT.multi_head_attention,
+        {"x": _r.normal(size=(4, 6)), "wq": _r.normal(size=(2, 6, 3)),
+         "wk": _r.normal(size=(2, 6, 3)), "wv": _r.normal(size=(2, 6, 3)),
+         "wo": _r.normal(size=(6, 6))},
+        {"x": "arr", "wq": "arr", "wk": "arr", "wv": "arr", "wo": "arr"},
+        ok={k: {"tiny", "bool"} for k in ("x", "wq", "wk", "wv", "wo")},
+        optional={"wo"}),
+    "lib.attention.row_softmax_mix": R(AT.row_softmax_mix, {"m": COV}, {"m": "arr"},
+                                       ok={"m": {"tiny", "bool"}}),
+    "lib.attention.softmax": R(AT.softmax, {"x": X2[:3], "axis": -1},
+                               {"x": "arr", "axis": "axis"},
+                               ok={"x": ARR_SCALE | {"extra_dim", "bool"}}),
+    "lib.attention.talking_heads_attention": R(
+        AT.talking_heads_attention,
+        {"x": _r.normal(size=(4, 6)), "wq": _r.normal(size=(2, 6, 3)),
+         "wk": _r.normal(size=(2, 6, 3)), "wv": _r.normal(size=(2, 6, 3)), "wo": None,
+         "pre_softmax_mix": COV, "post_softmax_mix": COV},
+        {"x": "arr", "wq": "arr", "wk": "arr", "wv": "arr", "wo": "arr",
+         "pre_softmax_mix": "arr", "post_softmax_mix": "arr"},
+        ok={k: {"tiny", "bool"} for k in ("x", "wq", "wk", "wv", "wo", "pre_softmax_mix",
+                                         "post_softmax_mix")},
+        optional={"wo", "pre_softmax_mix", "post_softmax_mix"}),
+    "lib.attention.talking_heads_loss": R(
+        AT.talking_heads_loss,
+        {"params": _r.normal(size=AT.talking_heads_parameter_count(
+            2, 4, 4, 1, pre_softmax=True, post_softmax=False)),
+         "targets": np.stack([STOCH, STOCH]), "key_size": 1, "pre_softmax": True,
+         "post_softmax": False},
+        {"params": "arr", "targets": "arr", "key_size": "int", "pre_softmax": "flag",
+         "post_softmax": "flag"}, ok={"params": {"tiny", "bool"}}),
+    "lib.attention.talking_heads_parameter_count": R(
+        AT.talking_heads_parameter_count,
+        {"h": 2, "n": 4, "m": 4, "key_size": 1, "pre_softmax": True, "post_softmax": True},
+        {"h": "int", "n": "int", "m": "int", "key_size": "int", "pre_softmax": "flag",
+         "post_softmax": "flag"}),
+    # -- checks ---------------------------------------------------------------------
+    "lib.checks.central_difference_gradient": R(
+        CK.central_difference_gradient,
+        {"f": lambda v: float(np.sum(v**2)), "x": np.array([1.0, 2.0]), "step": 1e-4},
+        {"f": "func", "x": "arr", "step": "real"}, ok={"x": {"bool", "extra_dim"}}),
+    "lib.checks.format_error": R(CK.format_error, {"error": 1e-3}, {"error": "real"},
+                                 optional={"error"}),
+    "lib.checks.Ledger": R(CK.Ledger, {"chapter": "t"}, {"chapter": "text"}),
+    "lib.checks.Ledger.chain": R(
+        lambda **kw: CK.Ledger("t").chain(**kw),
+        {"name": "c", "lhs": sp.Symbol("y"), "start": sp.Symbol("x") + 1},
+        {"name": "text", "lhs": "expr", "start": "expr", "justification": "text"}),
+    "lib.checks.Ledger.symbolic": R(
+        lambda **kw: CK.Ledger("t").symbolic(**kw),
+        {"claim_id": "a", "what": "w", "lhs": sp.Symbol("x") * 2,
+         "rhs": sp.Symbol("x") + sp.Symbol("x"), "derived_by": "expand"},
+        {"claim_id": "text", "what": "text", "lhs": "expr", "rhs": "expr",
+         "derived_by": "text", "by_construction": "flag"}, optional={"derived_by"}),
+    "lib.checks.Ledger.close": R(
+        lambda **kw: CK.Ledger("t").close(**kw),
+        {"claim_id": "a", "what": "w", "value": [1.0, 2.0], "expected": [1.0, 2.0],
+         "rtol": 1e-12, "atol": 0.0, "reference": "exact", "same_code_path": False},
+        {"claim_id": "text", "what": "text", "value": "arr", "expected": "arr",
+         "rtol": "real", "atol": "real", "reference": "text", "same_code_path": "flag",
+         "reason": "text"},
+        ok={"value": {"bool"}, "expected": {"bool"}},
+        optional={"reason"}, claim_data={"value", "expected"}),
+    "lib.checks.Ledger.monte_carlo": R(
+        lambda **kw: CK.Ledger("t").monte_carlo(**kw),
+        {"claim_id": "a", "what": "w", "estimate": 1.0, "expected": 1.0,
+         "standard_error": 0.1},
+        {"claim_id": "text", "what": "text", "estimate": "real", "expected": "real",
+         "standard_error": "real", "k": "real", "reason": "text", "method": "text"},
+        optional={"k", "reason"}, claim_data={"estimate", "expected"}),
+    "lib.checks.Ledger.ks_test": R(
+        lambda **kw: CK.Ledger("t").ks_test(**kw),
+        {"claim_id": "a", "what": "w", "samples": _r.uniform(size=200),
+         "cdf": lambda t: np.clip(t, 0.0, 1.0)},
+        {"claim_id": "text", "what": "text", "samples": "arr", "cdf": "func",
+         "alpha": "real", "reason": "text", "method": "text"},
+        optional={"alpha", "reason"}, claim_data={"samples"}),
+    "lib.checks.Ledger.gradient": R(
+        lambda **kw: CK.Ledger("t").gradient(**kw),
+        {"claim_id": "a", "what": "w", "f": lambda v: float(np.sum(v**2)),
+         "x": np.array([1.0, 2.0]), "gradient": np.array([2.0, 4.0]), "step": 1e-4},
+        {"claim_id": "text", "what": "text", "f": "func", "x": "arr",
+         "gradient": "arr", "step": "real"}, claim_data={"gradient", "x"},
+        ok={"x": {"extra_dim"}, "gradient": {"extra_dim"}}),
+    "lib.checks.Ledger.holds": R(
+        lambda **kw: CK.Ledger("t").holds(**kw),
+        {"claim_id": "a", "what": "w", "condition": [True, True], "method": "m",
+         "margin": 0.5, "random": 0},
+        {"claim_id": "text", "what": "text", "method": "text", "margin": "real",
+         "random": "int0"}, optional={"margin"}),
+    "lib.checks.Ledger.table": R(lambda: CK.Ledger("t").table(), {}, {}),
+    "lib.checks.Ledger.summary": R(lambda: CK.Ledger("t").summary(), {}, {}),
+    "lib.checks.Ledger.evidence_counts": R(lambda: CK.Ledger("t").evidence_counts(), {},
+                                           {}),
+    "lib.checks.Ledger.chain_step_counts": R(
+        lambda: CK.Ledger("t").chain_step_counts(), {}, {}),
+    "lib.checks.Chain": R(None, {}, {}),  # built by Ledger.chain, which has its row
+    "lib.checks.Chain.step": R(
+        lambda **kw: _ledger_chain().step(**kw),
+        {"justification": "expand", "to": sp.Symbol("x") ** 2 + 2 * sp.Symbol("x") + 1},
+        {"justification": "text", "to": "expr", "relation": "text"},
+        optional={"to"}),
+    "lib.checks.Chain.conclude": R(
+        lambda **kw: _ledger_chain(stepped=True).conclude(**kw),
+        {"claim_id": "a", "what": "w"},
+        {"claim_id": "text", "what": "text", "equals": "expr"}, optional={"equals"}),
+    "lib.checks.Chain.latex": R(lambda: _ledger_chain().latex(), {}, {}),
+    "lib.checks.Chain.counts": R(lambda: _ledger_chain().counts(), {}, {}),
+    "lib.checks.Chain.glue": R(None, {}, {}),  # calls myst_nb.glue: covered by the book
+    # -- gaussian -------------------------------------------------------------------
+    **{
+        f"lib.gaussian.{name}": R(
+            getattr(GA, name),
+            {"mu_p": [0.0, 1.0], "cov_p": COV, "mu_q": [1.0, 0.0], "cov_q": np.eye(2)},
+            {"mu_p": "arr", "cov_p": "arr", "mu_q": "arr", "cov_q": "arr"},
+            ok={"mu_p": {"extra_dim", "bool"}, "mu_q": {"extra_dim", "bool"},
+                "cov_p": {"extra_dim"}, "cov_q": {"extra_dim"}})
+        for name in ("bhattacharyya_distance", "hellinger_squared", "kl_divergence",
+                     "wasserstein2", "wasserstein2_squared")
+    },
+    "lib.gaussian.renyi_divergence": R(
+        GA.renyi_divergence,
+        {"mu_p": [0.0, 1.0], "cov_p": COV, "mu_q": [1.0, 0.0], "cov_q": np.eye(2),
+         "alpha": 0.5},
+        {"mu_p": "arr", "cov_p": "arr", "mu_q": "arr", "cov_q": "arr", "alpha": "real"},
+        ok={"mu_p": {"extra_dim", "bool"}, "mu_q": {"extra_dim", "bool"},
+            "cov_p": {"extra_dim"}, "cov_q": {"extra_dim"}}),
+    "lib.gaussian.entropy": R(GA.entropy, {"cov": COV}, {"cov": "arr"},
+                              ok={"cov": {"extra_dim"}}),
+    "lib.gaussian.sqrtm_psd": R(GA.sqrtm_psd, {"a": COV}, {"a": "arr"},
+                                ok={"a": ARR_SCALE | {"extra_dim"}}),
+    "lib.gaussian.transport_map": R(GA.transport_map, {"cov_p": COV, "cov_q": np.eye(2)},
+                                    {"cov_p": "arr", "cov_q": "arr"},
+                                    ok={"cov_p": {"extra_dim"}, "cov_q": {"extra_dim"}}),
+    # -- hsic -----------------------------------------------------------------------
+    "lib.hsic.distance_kernel": R(HS.distance_kernel, {"x": X2}, {"x": "arr"},
+                                  ok={"x": ARR_SCALE | {"bool"}}),
+    "lib.hsic.gaussian_kernel": R(HS.gaussian_kernel, {"x": X2, "bandwidth": 1.0},
+                                  {"x": "arr", "bandwidth": "real"},
+                                  ok={"x": {"tiny", "bool"}}),
+    "lib.hsic.linear_kernel": R(HS.linear_kernel, {"x": X2}, {"x": "arr"},
+                                ok={"x": {"tiny", "bool"}}),
+    "lib.hsic.hsic": R(
+        HS.hsic, {"x": X2[:, 0], "y": X2[:, 1], "kernel": "gaussian", "bandwidth_x": 1.0,
+                  "bandwidth_y": 1.0, "estimator": "biased", "normalize": False},
+        {"x": "arr", "y": "arr", "kernel": "choice", "bandwidth_x": "real",
+         "bandwidth_y": "real", "estimator": "choice", "normalize": "flag"},
+        ok={"x": {"tiny", "bool"}, "y": {"tiny", "bool"}},
+        optional={"bandwidth_x", "bandwidth_y"}),
+    "lib.hsic.hsic_exact": R(HS.hsic_exact, {"K": [[1, 0], [0, 1]], "L": [[1, 0], [0, 1]],
+                                             "estimator": "biased"},
+                             {"K": "arr", "L": "arr", "estimator": "choice"}),
+    "lib.hsic.hsic_gram": R(
+        HS.hsic_gram, {"K": HS.gaussian_kernel(X2[:, 0], 1.0),
+                       "L": HS.gaussian_kernel(X2[:, 1], 1.0), "estimator": "biased",
+                       "normalize": False},
+        {"K": "arr", "L": "arr", "estimator": "choice", "normalize": "flag"},
+        ok={"K": {"tiny"}, "L": {"tiny"}}),
+    "lib.hsic.hsic_linear_time": R(
+        HS.hsic_linear_time, {"x": X2[:, 0], "y": X2[:, 1], "block_size": 4, "rng": _rng()},
+        {"x": "arr", "y": "arr", "block_size": "count", "bandwidth_x": "real",
+         "bandwidth_y": "real", "rng": "rng"},
+        ok={"x": ARR_SCALE | {"bool"}, "y": ARR_SCALE | {"bool"}},
+        optional={"bandwidth_x", "bandwidth_y", "rng"}),
+    "lib.hsic.hsic_test": R(
+        HS.hsic_test, {"x": X2[:, 0], "y": X2[:, 1], "method": "permutation",
+                       "num_permutations": 20, "rng": _rng()},
+        {"x": "arr", "y": "arr", "method": "choice", "num_permutations": "count",
+         "rng": "rng"},
+        ok={"x": ARR_SCALE | {"bool"}, "y": ARR_SCALE | {"bool"}}),
+    "lib.hsic.median_bandwidth": R(
+        HS.median_bandwidth, {"x": X2, "max_points": 10, "rng": _rng()},
+        {"x": "arr", "max_points": "int", "rng": "rng"},
+        ok={"x": ARR_SCALE | {"bool"}}, optional={"rng"}),
+    # -- initialization -------------------------------------------------------------
+    "lib.initialization.entry_expectation": R(
+        IN.entry_expectation,
+        {"expr": sp.Symbol("a") ** 2, "entries": [sp.Symbol("a")], "variance": 1,
+         "kurtosis": 3},
+        {"expr": "expr", "entries": "other", "variance": "expr", "kurtosis": "expr"}),
+    "lib.initialization.forward_norm_ratios": R(
+        IN.forward_norm_ratios,
+        {"x": [1.0, 2.0, 3.0], "depth": 2, "scheme": "he_fan_in", "activation": "relu",
+         "rng": _rng(), "dist": "normal", "trials": 2, "orthogonal": False},
+        {"x": "arr", "depth": "count", "scheme": "choice", "activation": "choice",
+         "rng": "rng", "dist": "choice", "trials": "count", "orthogonal": "flag"},
+        ok={"x": ARR_SCALE | {"bool"}}),
+    "lib.initialization.gram_mse": R(
+        IN.gram_mse, {"shape": (3, 4), "variance": 0.5, "dist": "normal"},
+        {"shape": "shape", "variance": "real", "dist": "choice"}),
+    "lib.initialization.gram_spectrum": R(IN.gram_spectrum, {"W": X2[:3]}, {"W": "arr"},
+                                          ok={"W": ARR_SCALE | {"bool"}}),
+    "lib.initialization.init_variance": R(IN.init_variance,
+                                          {"shape": (3, 4), "scheme": "he_fan_in"},
+                                          {"shape": "shape", "scheme": "choice"}),
+    "lib.initialization.log_gain_moments": R(
+        IN.log_gain_moments, {"width": 4, "variance": 0.5, "activation": "linear"},
+        {"width": "int", "variance": "real", "activation": "choice"}),
+    "lib.initialization.marchenko_pastur_cdf": R(
+        IN.marchenko_pastur_cdf, {"x": [0.5, 1.0], "ratio": 0.5, "scale": 1.0},
+        {"x": "arr", "ratio": "real", "scale": "real"},
+        ok={"x": ARR_SCALE | {"extra_dim", "empty", "bool"}}),
+    "lib.initialization.marchenko_pastur_pdf": R(
+        IN.marchenko_pastur_pdf, {"x": [0.5, 1.0], "ratio": 0.5, "scale": 1.0},
+        {"x": "arr", "ratio": "real", "scale": "real"},
+        ok={"x": ARR_SCALE | {"extra_dim", "empty", "bool"}}),
+    "lib.initialization.marchenko_pastur_support": R(
+        IN.marchenko_pastur_support, {"ratio": 0.5, "scale": 1.0},
+        {"ratio": "real", "scale": "real"}),
+    "lib.initialization.mean_field_correlation_map": R(
+        IN.mean_field_correlation_map, {"c": [0.5], "activation": "tanh", "q": 1.0,
+                                        "gain": 1.0},
+        {"c": "arr", "activation": "choice", "q": "real", "gain": "real"},
+        ok={"c": {"tiny", "extra_dim", "empty", "bool"}}),
+    "lib.initialization.mean_field_length_map": R(
+        IN.mean_field_length_map, {"q": [1.0], "activation": "tanh", "gain": 1.0},
+        {"q": "arr", "activation": "choice", "gain": "real"},
+        ok={"q": ARR_SCALE | {"extra_dim", "empty", "bool"}}),
+    "lib.initialization.norm_ratio_moments": R(
+        IN.norm_ratio_moments, {"shape": (3, 4), "variance": 0.5, "dist": "normal",
+                                "activation": "linear"},
+        {"shape": "shape", "variance": "real", "dist": "choice", "x": "arr",
+         "activation": "choice"}, optional={"x"}),
+    "lib.initialization.sample_orthogonal": R(
+        IN.sample_orthogonal, {"shape": (3, 3), "rng": _rng(), "gain": 1.0},
+        {"shape": "shape", "rng": "rng", "gain": "real"}),
+    "lib.initialization.sample_weights": R(
+        IN.sample_weights, {"shape": (3, 4), "scheme": "he_fan_in", "rng": _rng(),
+                            "dist": "normal"},
+        {"shape": "shape", "scheme": "choice", "rng": "rng", "dist": "choice"}),
+    "lib.initialization.variance_with_standard_error": R(
+        IN.variance_with_standard_error, {"sample": [1.0, 2.0, 4.0, 7.0]},
+        {"sample": "arr"}, ok={"sample": ARR_SCALE | {"bool"}}),
+    # -- regularization -------------------------------------------------------------
+    "lib.regularization.RandomFeatureClassifier.predict_proba": R(
+        MODEL.predict_proba, {"x": X2[:4]}, {"x": "arr"}, ok={"x": {"tiny", "bool"}}),
+    "lib.regularization.RandomFeatureClassifier.input_gradient_kl": R(
+        MODEL.input_gradient_kl, {"x": X2[:4], "target": np.full((4, 3), 1 / 3)},
+        {"x": "arr", "target": "arr"}, ok={"x": {"tiny", "bool"}}),
+    "lib.regularization.RandomFeatureClassifier": R(
+        RG.RandomFeatureClassifier,
+        {"weights": MODEL.weights, "bias": MODEL.bias, "coef": MODEL.coef,
+         "intercept": MODEL.intercept},
+        {"weights": "arr", "bias": "arr", "coef": "arr", "intercept": "arr"},
+        ok={k: {"tiny", "bool"} for k in ("weights", "bias", "coef", "intercept")}),
+    "lib.regularization.hvp_finite_difference": R(
+        RG.hvp_finite_difference,
+        {"grad": lambda v: 2.0 * v, "x": np.array([1.0, 2.0]), "u": np.array([0.6, 0.8]),
+         "xi": 1e-3, "stationary": False},
+        {"grad": "func", "x": "arr", "u": "arr", "xi": "real", "stationary": "flag"},
+        ok={"x": {"extra_dim", "bool", "tiny"}, "u": {"extra_dim", "bool", "tiny"}}),
+    "lib.regularization.kl_divergence": R(
+        RG.kl_divergence, {"p": [[0.2, 0.8]], "q": [[0.5, 0.5]]}, {"p": "arr", "q": "arr"},
+        ok={"p": {"extra_dim", "bool"}, "q": {"extra_dim"}}),
+    "lib.regularization.objective_and_gradients": R(
+        RG.objective_and_gradients,
+        {"model": MODEL, "x_lab": X2[:4], "y_onehot": np.eye(3)[[0, 1, 2, 0]],
+         "x_pert": X2[4:8], "target": np.full((4, 3), 1 / 3), "weight": 1.0, "l2": 1e-3},
+        {"model": "other", "x_lab": "arr", "y_onehot": "arr", "x_pert": "arr",
+         "target": "arr", "weight": "real", "l2": "real"},
+        ok={"x_lab": {"tiny", "bool"}, "x_pert": {"tiny", "bool"},
+            "y_onehot": {"bool"}},
+        optional={"x_pert", "target"}),
+    "lib.regularization.power_iteration": R(
+        RG.power_iteration, {"matvec": lambda v: COV @ v, "u0": [1.0, 0.0], "iters": 10},
+        {"matvec": "func", "u0": "arr", "iters": "count0"},
+        ok={"u0": ARR_SCALE | {"bool"}}),
+    "lib.regularization.rademacher_gradient_penalty": R(
+        RG.rademacher_gradient_penalty,
+        {"jacobian_vector_product": lambda eta: np.array([eta.sum(), -eta[0]]), "k": 2,
+         "rng": _rng(), "samples": 3},
+        {"jacobian_vector_product": "func", "k": "int", "rng": "rng", "samples": "count"}),
+    "lib.regularization.fisher_penalty_and_gradients": R(
+        RG.fisher_penalty_and_gradients, {"model": MODEL, "x": X2[:4]},
+        {"model": "other", "x": "arr"}, ok={"x": {"tiny", "bool"}}),
+    "lib.regularization.random_features": R(
+        RG.random_features, {"x": X2[:4], "weights": MODEL.weights, "bias": MODEL.bias},
+        {"x": "arr", "weights": "arr", "bias": "arr"},
+        ok={"x": {"tiny", "bool"}, "weights": {"tiny", "bool"}, "bias": ARR_SCALE | {"bool"}}),
+    "lib.regularization.softmax": R(RG.softmax, {"z": X2[:3]}, {"z": "arr"},
+                                    ok={"z": ARR_SCALE | {"extra_dim", "bool"}}),
+    "lib.regularization.train_random_feature_classifier": R(
+        RG.train_random_feature_classifier,
+        {"x_lab": X2[:6], "y_lab": np.array([0, 1, 0, 1, 0, 1]), "x_unlab": X2[6:],
+         "method": "vat", "rng": _rng(), "n_features": 8, "feature_scale": 1.0,
+         "epsilon": 0.3, "xi": 1e-3, "weight": 1.0, "l2": 1e-3, "steps": 5,
+         "learning_rate": 0.05},
+        {"x_lab": "arr", "y_lab": "arr", "x_unlab": "arr", "method": "choice",
+         "rng": "rng", "n_features": "count", "feature_scale": "real", "epsilon": "real",
+         "xi": "real", "weight": "real", "l2": "real", "steps": "count",
+         "learning_rate": "real"},
+        ok={"x_lab": {"tiny", "bool"}, "x_unlab": {"tiny", "bool"}, "y_lab": {"bool"}}),
+    "lib.regularization.vat_perturbation": R(
+        RG.vat_perturbation,
+        {"grad": lambda v: 2.0 * (v - 1.0), "x": np.array([[1.0, 2.0]]), "epsilon": 0.3,
+         "xi": 1e-3, "iters": 2, "rng": _rng()},
+        {"grad": "func", "x": "arr", "epsilon": "real", "xi": "real", "iters": "count0",
+         "rng": "rng"},
+        ok={"x": {"extra_dim", "bool", "tiny"}}),
+    # -- taylor ---------------------------------------------------------------------
+    "lib.taylor.taylor_exp": R(TA.taylor_exp, {"x": [-3.0, 0.5], "n": 4},
+                               {"x": "arr", "n": "count0"},
+                               ok={"x": {"tiny", "extra_dim", "empty"}}),
+    "lib.taylor.monotone_taylor_exp": R(TA.monotone_taylor_exp, {"x": [-3.0, 0.5], "n": 4},
+                                        {"x": "arr", "n": "order"},
+                                        ok={"x": {"tiny", "extra_dim", "empty"}}),
+    "lib.taylor.taylor_minimum": R(TA.taylor_minimum, {"n": 4}, {"n": "order"}),
+    "lib.taylor.taylor_softmax": R(
+        TA.taylor_softmax, {"x": X2[:3], "n": 4, "axis": -1, "monotone": False},
+        {"x": "arr", "n": "order", "axis": "axis", "monotone": "flag"},
+        ok={"x": ARR_SCALE | {"extra_dim"}}),
+    "lib.taylor.taylor_cross_entropy": R(
+        TA.taylor_cross_entropy,
+        {"logits": X2[:4], "labels": np.array([0, 1, 1, 0]), "n": 4, "monotone": False},
+        {"logits": "arr", "labels": "arr", "n": "order", "monotone": "flag"},
+        ok={"logits": ARR_SCALE}, optional={"n"}),
+    "lib.taylor.fit_linear_classifier": R(
+        TA.fit_linear_classifier,
+        {"features": X2, "labels": np.arange(12) % 3, "n": 2, "monotone": False,
+         "l2": 1e-3, "max_iter": 20},
+        {"features": "arr", "labels": "arr", "n": "order", "monotone": "flag",
+         "l2": "real", "max_iter": "count"},
+        ok={"features": {"tiny"}}, optional={"n"}),
+    "lib.taylor.expected_calibration_error": R(
+        TA.expected_calibration_error,
+        {"probs": np.full((4, 2), 0.5), "labels": np.array([0, 1, 1, 0]), "bins": 5},
+        {"probs": "arr", "labels": "arr", "bins": "count"}, ok={"probs": {"tiny"}}),
+}
+
+
+class _Object:
+    pass
+
+
+def _bad_values(kind: str, valid: Any) -> dict[str, Any]:
+    """The classes of bad input for one argument of the given kind."""
+    if kind == "arr":
+        arr = np.asarray(valid)
+        numeric = np.asarray(valid, dtype=float)
+        out = {
+            "nan": np.where(np.ones_like(numeric, dtype=bool), np.nan, numeric),
+            "inf": np.full_like(numeric, np.inf),
+            "neg_inf": np.full_like(numeric, -np.inf),
+            "empty": numeric.reshape(-1)[:0] if numeric.ndim == 0 else numeric[..., :0],
+            "extra_dim": numeric[None],
+            "complex": numeric + 1j,
+            "string": numeric.astype(str),
+            "object": np.array([_Object()] * max(arr.size, 1), dtype=object),
+            "none": None,
+            # alternating True/False: booleans read as 0/1 must give non-constant data
+            "bool": (np.arange(numeric.size) * 2 % 3 == 0).reshape(numeric.shape),
+            "huge": numeric * 1e300,
+            "tiny": numeric * 1e-300,
+        }
+        return out
+    if kind in ("int", "count", "count0", "int0", "order"):
+        out = {"float": 2.5, "integral_float": 2.0, "bool": True, "string": "2",
+               "none": None, "negative": -1, "complex": 2 + 0j}
+        if kind not in ("count0", "int0"):
+            out["zero"] = 0
+        if kind in ("count", "count0", "order"):
+            out["huge_count"] = 10**12
+        return out
+    if kind == "real":
+        return {"nan": float("nan"), "inf": float("inf"), "complex": 1j, "string": "1",
+                "none": None, "bool": True, "array": np.array([1.0, 2.0])}
+    if kind == "flag":
+        return {"string": "yes", "int": 1, "none": None}
+    if kind == "choice":
+        return {"unknown": "no-such-choice", "none": None, "int": 3}
+    if kind == "rng":
+        return {"seed": 0, "none": None, "legacy": np.random.RandomState(0)}
+    if kind == "func":
+        return {"none": None, "int": 1}
+    if kind == "axis":
+        return {"float": 0.5, "string": "0", "bool": True, "none": None, "out_of_range": 5}
+    if kind == "shape":
+        return {"float": (2.5, 3), "bool": (True, 2), "negative": (-1, 2), "string": "ab",
+                "none": None, "zero": (0, 3)}
+    if kind == "text":
+        return {"int": 3, "none": None}
+    if kind == "expr":
+        return {"none": None, "object": _Object()}
+    if kind == "other":
+        return {"none": None, "object": _Object()}
+    raise AssertionError(kind)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _call_with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
+    def handler(signum, frame):  # noqa: ARG001
+        raise _Timeout
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _floats(result: Any) -> list[np.ndarray]:
+    """Every float in a result (arrays, tuples, dataclasses, numbers)."""
+    if result is None or isinstance(result, (str, bool, sp.Basic)):
+        return []
+    if dataclasses.is_dataclass(result):
+        return [f for v in vars(result).values() for f in _floats(v)]
+    if isinstance(result, (tuple, list)):
+        return [f for v in result for f in _floats(v)]
+    if isinstance(result, dict):
+        return [f for v in result.values() for f in _floats(v)]
+    arr = np.asarray(result)
+    if arr.dtype.kind in "fc":
+        return [arr]
+    return []
+
+
+KNOWN_GAPS = frozenset(
+    line.strip()
+    for line in (Path(__file__).parent / "bad_input_known_gaps.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+)
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for key, row in ROWS.items():
+        for arg, kind in row.kinds.items():
+            if row.fn is None or (kind == "arr" and arg not in row.valid):
+                continue  # an optional array argument without a valid value
+            for cls in _bad_values(kind, row.valid.get(arg)):
+                if cls == "none" and arg in row.optional:
+                    continue
+                case_id = f"{key.removeprefix('lib.')}:{arg}:{cls}"
+                marks = (
+                    [pytest.mark.xfail(strict=True, reason="known gap (issue 29)")]
+                    if case_id in KNOWN_GAPS else []
+                )
+                cases.append(pytest.param(key, arg, cls, id=case_id, marks=marks))
+    return cases
+
+
+def test_known_gaps_are_real_cases() -> None:
+    ids = {case.id for case in CASES}
+    assert sorted(KNOWN_GAPS - ids) == []
+
+
+CASES = _cases()
+
+
+def test_every_public_function_has_a_row() -> None:
+    public = set()
+    for module in MODULES:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            key = f"{module.__name__}.{name}"
+            if inspect.isclass(obj):
+                if key in RECORDS:
+                    continue
+                public.add(key)
+                for meth, value in vars(obj).items():
+                    if callable(value) and not meth.startswith("_"):
+                        public.add(f"{key}.{meth}")
+            elif callable(obj):
+                public.add(key)
+    assert sorted(public - set(ROWS)) == []
+    assert sorted(set(ROWS) - public) == []
+
+
+def _fresh(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments with every generator replaced by a new one, seeded alike: each
+    call sees the same random numbers whatever ran before it (and on any worker)."""
+    return {k: np.random.default_rng(29) if isinstance(v, np.random.Generator) else v
+            for k, v in kwargs.items()}
+
+
+def test_every_valid_call_succeeds() -> None:
+    for key, row in ROWS.items():
+        if row.fn is None:
+            continue
+        result = row.fn(**_fresh(row.valid))
+        for arr in _floats(result):
+            assert not np.any(np.isnan(arr)), key
+
+
+@pytest.mark.parametrize(("key", "arg", "cls"), CASES)
+def test_bad_input(key: str, arg: str, cls: str) -> None:
+    row = ROWS[key]
+    kwargs = _fresh(row.valid)
+    kwargs[arg] = _bad_values(row.kinds[arg], row.valid.get(arg))[cls]
+    accepted = cls in row.ok.get(arg, set())
+    try:
+        result = _call_with_timeout(lambda: row.fn(**kwargs), 5.0)
+    except _Timeout:
+        pytest.fail(f"{key}({arg}=<{cls}>) ran for more than 5 s: refuse or bound it")
+    except AssertionError as exc:
+        if arg not in row.claim_data or "failed" not in str(exc):
+            raise
+        return  # the claim fails on bad data, as a check should
+    except (ValueError, TypeError) as exc:
+        # also for accepted classes: a data-dependent refusal (booleans that make the
+        # median distance 0, say) is fine if it names the argument
+        assert arg in str(exc), f"{key}({arg}=<{cls}>): message does not name it: {exc}"
+        return
+    if not accepted and cls not in ARR_SCALE:
+        pytest.fail(f"{key}({arg}=<{cls}>) returned instead of raising")
+    for arr in _floats(result):
+        assert not np.any(np.isnan(arr)), f"{key}({arg}=<{cls}>) returned NaN"
+        if cls in ARR_SCALE and arg not in row.infinite:  # right or refused, never inf
+            assert np.all(np.isfinite(arr)), f"{key}({arg}=<{cls}>) returned inf"
+    if cls == "bool":
+        as_float = _fresh(row.valid)
+        as_float[arg] = np.asarray(kwargs[arg], dtype=float)
+        want = row.fn(**as_float)
+        for got_arr, want_arr in zip(_floats(result), _floats(want), strict=True):
+            np.testing.assert_array_equal(got_arr, want_arr)
