@@ -28,7 +28,11 @@ from typing import Callable, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from lib._validation import finite_array, generator, positive_int
+from lib._validation import finite_array, flag, generator, positive_int
+
+#: Largest ``restarts`` or ``max_iter`` of the fits: L-BFGS stops long before 10**6
+#: iterations on every problem in the book; a larger count is a slip.
+MAX_ITERATIONS = 1_000_000
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
@@ -61,19 +65,37 @@ _POST_MIX_START = math.log(100.0)
 
 
 # -- validation ---------------------------------------------------------------
-def _check_targets(target: ArrayLike, ndim: int) -> FloatArray:
+def _check_targets(target: ArrayLike, ndim: int, name: str = "target") -> FloatArray:
+    """Row-stochastic matrices (a stack of them for ``ndim=3``); errors name ``name``."""
     shape = "(n, m)" if ndim == 2 else "(h, n, m)"
-    t = finite_array(target, "target", ndim)
+    t = finite_array(target, name, ndim, booleans=False)
     if t.shape[-1] < 1 or t.shape[-2] < 1 or (ndim == 3 and t.shape[0] < 1):
-        raise ValueError(f"target must be a non-empty array of shape {shape}, got {t.shape}")
+        raise ValueError(f"{name} must be a non-empty array of shape {shape}, got {t.shape}")
     if np.any(t < 0):
-        raise ValueError("target must be non-negative")
+        raise ValueError(f"{name} must be non-negative")
     m = t.shape[-1]
     off = np.max(np.abs(t.sum(axis=-1) - 1.0))
     if off > ROW_SUM_RTOL * m:
-        raise ValueError(f"target rows must sum to 1 (within {ROW_SUM_RTOL:g}*m); "
+        raise ValueError(f"{name} rows must sum to 1 (within {ROW_SUM_RTOL:g}*m); "
                          f"the worst row is off by {off:.3g}")
     return t
+
+
+def _check_axis(axis: object, ndim: int) -> int:
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for an array of dimension {ndim}")
+    return int(axis)
+
+
+def _finite_logits(logits: FloatArray) -> FloatArray:
+    if not np.all(np.isfinite(logits)):
+        raise ValueError(
+            "the logits are beyond the float64 range: scale down the inputs (q and k, or "
+            "x) or the projections wq, wk"
+        )
+    return logits
 
 
 # -- softmax ------------------------------------------------------------------
@@ -109,7 +131,7 @@ def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
     arr = finite_array(x, "x")
     if arr.ndim == 0:
         raise ValueError("x must have at least one dimension")
-    return _softmax(arr, axis)
+    return _softmax(arr, _check_axis(axis, arr.ndim))
 
 
 def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
@@ -122,7 +144,7 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
     arr = finite_array(x, "x")
     if arr.ndim == 0:
         raise ValueError("x must have at least one dimension")
-    return _log_softmax(arr, axis)
+    return _log_softmax(arr, _check_axis(axis, arr.ndim))
 
 
 # -- attention ----------------------------------------------------------------
@@ -174,7 +196,8 @@ def attention(
     elif isinstance(scale, bool) or not (isinstance(scale, (int, float, np.floating, np.integer))
                                          and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    logits = float(scale) * (qa @ np.swapaxes(ka, -1, -2))
+    with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+        logits = _finite_logits(float(scale) * (qa @ np.swapaxes(ka, -1, -2)))
     if mask is not None:
         m = np.asarray(mask)
         if m.dtype != bool:
@@ -196,13 +219,16 @@ def _check_heads(x: ArrayLike, wq: ArrayLike, wk: ArrayLike, wv: ArrayLike,
     xa = finite_array(x, "x", 2)
     wqa, wka, wva = (finite_array(w, name, 3) for w, name in ((wq, "wq"), (wk, "wk"), (wv, "wv")))
     d_model = xa.shape[1]
+    if min(xa.shape) < 1:
+        raise ValueError(f"x must be non-empty, got shape {xa.shape}")
     for name, w in (("wq", wqa), ("wk", wka), ("wv", wva)):
         if w.shape[1] != d_model:
             raise ValueError(f"{name} must have shape (h, d_model={d_model}, size), got {w.shape}")
     if wqa.shape != wka.shape:
         raise ValueError(f"wq and wk must have the same shape, got {wqa.shape} and {wka.shape}")
-    if min(xa.shape[0], d_model, *wqa.shape, *wva.shape) < 1:
-        raise ValueError("x and the projections must be non-empty")
+    for name, w in (("wq", wqa), ("wv", wva)):
+        if min(w.shape) < 1:
+            raise ValueError(f"{name} must be non-empty, got shape {w.shape}")
     woa = None
     if wo is not None:
         woa = finite_array(wo, "wo", 2)
@@ -285,7 +311,10 @@ def talking_heads_attention(
     """
     xa, wqa, wka, wva, woa = _check_heads(x, wq, wk, wv, wo)
     h_k, h_v = wqa.shape[0], wva.shape[0]
-    logits = (xa @ wqa) @ np.swapaxes(xa @ wka, -1, -2) / math.sqrt(wqa.shape[2])
+    with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+        logits = _finite_logits(
+            (xa @ wqa) @ np.swapaxes(xa @ wka, -1, -2) / math.sqrt(wqa.shape[2])
+        )
     if pre_softmax_mix is not None:
         lam = finite_array(pre_softmax_mix, "pre_softmax_mix", 2)
         if lam.shape[1] != h_k or lam.shape[0] < 1:
@@ -416,7 +445,7 @@ def centered_log(p: ArrayLike) -> FloatArray:
     -----
     Chapter 7, theorem "The bottleneck is a rank": for ``P = softmax(S)`` this is ``S H``.
     """
-    t = _check_targets(p, 2)
+    t = _check_targets(p, 2, "p")
     if np.any(t == 0):
         raise ValueError("p must be strictly positive (softmax never produces zeros)")
     lp = np.log(t)
@@ -570,8 +599,8 @@ def fit_low_rank_attention(
     t = _check_targets(target, 2)
     d = positive_int(key_size, "key_size")
     rng = generator(rng)
-    restarts = positive_int(restarts, "restarts")
-    max_iter = positive_int(max_iter, "max_iter")
+    restarts = positive_int(restarts, "restarts", maximum=MAX_ITERATIONS)
+    max_iter = positive_int(max_iter, "max_iter", maximum=MAX_ITERATIONS)
     if init not in ("svd", "random"):
         raise ValueError(f"init must be 'svd' or 'random', got {init!r}")
     n, m = t.shape
@@ -613,7 +642,8 @@ def talking_heads_parameter_count(h: int, n: int, m: int, key_size: int, *,
     """Free parameters in the talking-heads fit: ``h (n + m) d`` plus ``h^2`` per mix."""
     h, n, m, d = (positive_int(v, name) for v, name in
                   ((h, "h"), (n, "n"), (m, "m"), (key_size, "key_size")))
-    return h * (n + m) * d + h * h * (int(bool(pre_softmax)) + int(bool(post_softmax)))
+    pre, post = flag(pre_softmax, "pre_softmax"), flag(post_softmax, "post_softmax")
+    return h * (n + m) * d + h * h * (int(pre) + int(post))
 
 
 def _unpack(theta: FloatArray, h: int, n: int, m: int, d: int, pre: bool, post: bool
@@ -694,15 +724,20 @@ def talking_heads_loss(
     -----
     Gradient derived in chapter 7, section "Talking heads against one target per head".
     """
-    t = _check_targets(targets, 3)
+    t = _check_targets(targets, 3, "targets")
     d = positive_int(key_size, "key_size")
+    pre_softmax, post_softmax = flag(pre_softmax, "pre_softmax"), flag(post_softmax, "post_softmax")
     h, n, m = t.shape
     theta = finite_array(params, "params", 1)
     size = talking_heads_parameter_count(h, n, m, d, pre_softmax=pre_softmax,
                                          post_softmax=post_softmax)
     if theta.size != size:
         raise ValueError(f"params must have {size} entries for these targets, got {theta.size}")
-    return _th_forward_backward(theta, t, d, bool(pre_softmax), bool(post_softmax))
+    with np.errstate(over="ignore", invalid="ignore"):  # refused below if not finite
+        loss, grad = _th_forward_backward(theta, t, d, pre_softmax, post_softmax)
+    if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
+        raise ValueError("params are so large that the loss or its gradient overflowed")
+    return loss, grad
 
 
 @dataclass(frozen=True)
@@ -745,12 +780,12 @@ def fit_talking_heads(
     -----
     Chapter 7, section "Talking heads against one target per head".
     """
-    t = _check_targets(targets, 3)
+    t = _check_targets(targets, 3, "targets")
     d = positive_int(key_size, "key_size")
     rng = generator(rng)
-    restarts = positive_int(restarts, "restarts")
-    max_iter = positive_int(max_iter, "max_iter")
-    pre, post = bool(pre_softmax), bool(post_softmax)
+    restarts = positive_int(restarts, "restarts", maximum=MAX_ITERATIONS)
+    max_iter = positive_int(max_iter, "max_iter", maximum=MAX_ITERATIONS)
+    pre, post = flag(pre_softmax, "pre_softmax"), flag(post_softmax, "post_softmax")
     h, n, m = t.shape
     neg_entropy = np.array([_entropy_rows(ti) for ti in t])
     const = float(neg_entropy.mean())

@@ -583,13 +583,52 @@ def wasserstein2_squared(
     norm) of :math:`L_p^\\top L_q`: two Cholesky factorisations, one product
     and one values-only SVD. Taking singular values of the factor, rather
     than square roots of eigenvalues, keeps small singular values accurate.
+    When the covariances are so close that this difference of traces would
+    cancel (below ``BURES_CANCELLATION`` of the traces), it is recomputed as
+    :math:`\\|L_p - L_qU\\|_F^2` with the optimal orthogonal :math:`U` from a full
+    SVD: a sum of squares, accurate to a few ulps, so that
+    :math:`\\mathcal{W}_2(p, p)` is of order :math:`\\varepsilon` rather than
+    :math:`\\sqrt{\\varepsilon}` (times :math:`\\sqrt{\\mathrm{Tr}\\,\\Sigma}`).
     """
     delta, cp, lp, cq, lq = _pair(mu_p, cov_p, mu_q, cov_q)
+    w2 = np.sum(delta * delta, axis=-1) + _bures_squared(cp, lp, cq, lq)
+    return _scalar(np.maximum(w2, 0.0))
+
+
+def _bures_squared(cp: NDArray[np.float64], lp: NDArray[np.float64],
+                   cq: NDArray[np.float64], lq: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The covariance part of W2**2, ``Tr Sigma_p + Tr Sigma_q - 2 ||L_p^T L_q||_*``."""
     k = np.swapaxes(lp, -1, -2) @ lq
     nuclear = np.sum(np.linalg.svd(k, compute_uv=False), axis=-1)
     traces = np.trace(cp, axis1=-2, axis2=-1) + np.trace(cq, axis1=-2, axis2=-1)
-    w2 = np.sum(delta * delta, axis=-1) + traces - 2.0 * nuclear
-    return _scalar(np.maximum(w2, 0.0))
+    bures = traces - 2.0 * nuclear
+    close = bures < BURES_CANCELLATION * traces
+    if np.any(close):  # nearly equal covariances: the difference form, no cancellation
+        bures = np.where(close, _bures_squared_difference(lp, lq), bures)
+    return np.maximum(bures, 0.0)
+
+
+#: Below this fraction of ``Tr Sigma_p + Tr Sigma_q`` the covariance part of W2**2 is
+#: recomputed as a sum of squares: ``Tr - 2 ||L_p^T L_q||_*`` has lost about
+#: ``log10(1 / fraction)`` digits to cancellation there (at ``Sigma_p = Sigma_q``
+#: all of them, which left W2 an absolute noise floor of ``sqrt(eps Tr Sigma)``).
+BURES_CANCELLATION = 1e-2
+
+
+def _bures_squared_difference(lp: NDArray[np.float64], lq: NDArray[np.float64]
+                              ) -> NDArray[np.float64]:
+    """``Tr Sigma_p + Tr Sigma_q - 2 ||L_p^T L_q||_*`` as ``||L_p - L_q U||_F**2``.
+
+    With ``L_p^T L_q = P S Q^T``, the orthogonal ``U = Q P^T`` maximises
+    ``Tr(L_p^T L_q U)``, which then equals ``sum(S)``, so ``||L_p - L_q U||_F**2``
+    is the same number (chapter 3, section "Wasserstein distance", the SVD
+    maximiser) written as a sum of squares: each entry of the difference is formed
+    directly, and the result keeps its relative accuracy however small it is.
+    """
+    p_left, _, q_right_t = np.linalg.svd(np.swapaxes(lp, -1, -2) @ lq)
+    u = np.swapaxes(q_right_t, -1, -2) @ np.swapaxes(p_left, -1, -2)
+    diff = lp - lq @ u
+    return np.sum(diff * diff, axis=(-2, -1))
 
 
 @_range_checked
@@ -627,9 +666,7 @@ def wasserstein2(
     # Far from unit scale ||mu_p - mu_q||**2 can overflow or underflow although W2 is
     # representable: combine the mean part and the covariance (Bures) part by hypot.
     delta, cp, lp, cq, lq = _pair(mu_p, cov_p, mu_q, cov_q)
-    nuclear = np.sum(np.linalg.svd(np.swapaxes(lp, -1, -2) @ lq, compute_uv=False), axis=-1)
-    traces = np.trace(cp, axis1=-2, axis2=-1) + np.trace(cq, axis1=-2, axis2=-1)
-    bures = np.sqrt(np.maximum(traces - 2.0 * nuclear, 0.0))
+    bures = np.sqrt(_bures_squared(cp, lp, cq, lq))
     largest = np.max(np.abs(delta), axis=-1, keepdims=True)
     safe = np.where(largest > 0, largest, 1.0)
     mean_part = largest[..., 0] * np.sqrt(np.sum((delta / safe) ** 2, axis=-1))

@@ -34,7 +34,11 @@ import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
-from lib._validation import generator, positive_int
+from lib._validation import MAX_SIZE, finite_array, generator, positive_int, real
+
+#: Deepest network ``forward_norm_ratios`` builds: the book goes to 50 layers, so
+#: 10**4 leaves room for any experiment, and ``10**12`` is a slip to refuse.
+MAX_DEPTH = 10_000
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -103,16 +107,8 @@ def _shape(shape: object, *, exact: bool = False) -> tuple[int, ...]:
 
 
 def _positive_float(value: object, name: str) -> float:
-    """A finite float > 0, else ValueError."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return number
+    """A finite float > 0 (no strings, booleans or complex numbers), else ValueError."""
+    return real(value, name, positive=True)
 
 
 def _choice(value: object, allowed: tuple[str, ...], name: str) -> str:
@@ -122,13 +118,18 @@ def _choice(value: object, allowed: tuple[str, ...], name: str) -> str:
 
 
 def _finite_array(value: ArrayLike, name: str) -> NDArray[np.float64]:
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of real numbers") from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinity")
-    return array
+    """Real, finite numbers as float64 (see ``lib._validation.finite_array``)."""
+    return finite_array(value, name)
+
+
+def _norm(v: NDArray[np.float64], axis: int | None = None) -> NDArray[np.float64]:
+    """Euclidean norm at unit scale: exact powers of two in and out, so the result is
+    bit-identical to ``np.linalg.norm`` wherever that neither overflows nor underflows,
+    and right for vectors of size 1e300 or 1e-300 too."""
+    top = np.max(np.abs(v), axis=axis, keepdims=True)
+    e = np.frexp(np.where(top > 0, top, 1.0))[1]
+    inner = np.linalg.norm(np.ldexp(v, -e), axis=axis)
+    return np.ldexp(inner, e.reshape(np.shape(inner)))
 
 
 def _input_vector(x: ArrayLike, n: int | None = None) -> NDArray[np.float64]:
@@ -305,7 +306,17 @@ def entry_expectation(
     -----
     Used throughout chapter 2, first in section "Orthogonality for free".
     """
-    symbols = list(entries)
+    try:
+        symbols = list(entries)
+    except TypeError:
+        raise ValueError("entries must be a non-empty list of distinct symbols") from None
+    for name, value in (("expr", expr), ("variance", variance), ("kurtosis", kurtosis)):
+        if value is None or isinstance(value, (str, bool)):
+            raise ValueError(f"{name} must be a SymPy expression or number, got {value!r}")
+        try:
+            sp.sympify(value)
+        except (sp.SympifyError, TypeError):
+            raise ValueError(f"{name} must be a SymPy expression or number") from None
     if not symbols or len(set(symbols)) != len(symbols):
         raise ValueError("entries must be a non-empty list of distinct symbols")
     if not all(isinstance(e, sp.Symbol) for e in symbols):
@@ -383,7 +394,10 @@ def gram_spectrum(W: ArrayLike) -> NDArray[np.float64]:
         raise ValueError(f"W must have shape (..., m, n) with m, n >= 1, got {matrix.shape}")
     m, n = matrix.shape[-2:]
     singular = np.linalg.svd(matrix, compute_uv=False)  # (..., min(m, n)), descending
-    eigen = np.sort(singular**2, axis=-1)
+    with np.errstate(over="ignore"):  # refused just below
+        eigen = np.sort(singular**2, axis=-1)
+    if not np.all(np.isfinite(eigen)):
+        raise ValueError("W is so large that the eigenvalues of W W^T exceed float64")
     if m < n:
         zeros = np.zeros(matrix.shape[:-2] + (n - m,))
         eigen = np.concatenate([zeros, eigen], axis=-1)
@@ -490,7 +504,11 @@ def variance_with_standard_error(sample: ArrayLike) -> tuple[float, float]:
     fourth = float(np.mean(centred**4))
     variance = float(values.var(ddof=1))
     error = math.sqrt(max(fourth - biased**2, 0.0) / values.size)
-    return variance * scale * scale, error * scale * scale
+    with np.errstate(over="ignore"):  # refused just below
+        variance, error = variance * scale * scale, error * scale * scale
+    if not (math.isfinite(variance) and math.isfinite(error)):
+        raise ValueError("sample is so spread out that its variance exceeds float64")
+    return variance, error
 
 
 # --------------------------------------------------------------------------
@@ -660,8 +678,8 @@ def forward_norm_ratios(
     Chapter 2, section "Depth".
     """
     h0 = _input_vector(x)
-    depth = positive_int(depth, "depth")
-    trials = positive_int(trials, "trials")
+    depth = positive_int(depth, "depth", maximum=MAX_DEPTH)
+    trials = positive_int(trials, "trials", maximum=MAX_SIZE)
     _choice(scheme, SCHEMES, "scheme")
     activation = _choice(activation, _ACTIVATIONS_FORWARD, "activation")  # type: ignore[assignment]
     _choice(dist, DISTRIBUTIONS, "dist")
@@ -673,7 +691,7 @@ def forward_norm_ratios(
     n = h0.size
     gain = math.sqrt(n * init_variance((n, n), scheme))
     f = {"linear": lambda v: v, "relu": lambda v: np.maximum(v, 0.0), "tanh": np.tanh}[activation]
-    norm0 = float(np.linalg.norm(h0))
+    norm0 = float(_norm(h0))
     h = np.broadcast_to(h0, (trials, n)).copy()
     ratios = np.empty((trials, depth + 1))
     ratios[:, 0] = 1.0
@@ -683,7 +701,7 @@ def forward_norm_ratios(
         else:
             weights = sample_weights((trials, n, n), scheme, rng, dist)
         h = f(np.einsum("tij,tj->ti", weights, h))
-        ratios[:, layer] = np.linalg.norm(h, axis=1) / norm0
+        ratios[:, layer] = _norm(h, axis=1) / norm0
     return ratios
 
 

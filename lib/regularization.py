@@ -35,7 +35,11 @@ from typing import Callable, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from lib._validation import finite_array
+from lib._validation import finite_array, flag, real
+
+#: Largest loop count accepted (power-iteration steps, training steps, sign samples):
+#: 10**6 is a thousand times any use in the book; ``10**12`` would run for days.
+MAX_ITERATIONS = 1_000_000
 
 __all__ = [
     "RandomFeatureClassifier",
@@ -56,9 +60,10 @@ VectorFunction = Callable[[FloatArray], ArrayLike]
 
 
 # -- validation helpers -------------------------------------------------------
-def _as_finite(value: ArrayLike, name: str, ndim: tuple[int, ...] | None = None) -> FloatArray:
+def _as_finite(value: ArrayLike, name: str, ndim: tuple[int, ...] | None = None,
+               *, booleans: bool = True) -> FloatArray:
     """A non-empty, finite float array (see :func:`lib._validation.finite_array`)."""
-    arr = finite_array(value, name, ndim)
+    arr = finite_array(value, name, ndim, booleans=booleans)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
     return arr
@@ -78,7 +83,20 @@ def _count(value: object, name: str, minimum: int) -> int:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if int(value) > MAX_ITERATIONS:
+        raise ValueError(f"{name} must be at most {MAX_ITERATIONS}, got {value!r}")
     return int(value)
+
+
+def _probabilities(value: ArrayLike, name: str, shape: tuple[int, ...],
+                   *, booleans: bool = False) -> FloatArray:
+    """Rows of probabilities of the given shape (booleans only where one-hot)."""
+    arr = _as_finite(value, name, (len(shape),), booleans=booleans)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if np.any(arr < 0) or np.any(np.abs(arr.sum(axis=-1) - 1) > 1e-9):
+        raise ValueError(f"{name} must be probability vectors on the last axis")
+    return arr
 
 
 def _call(fn: VectorFunction, arg: FloatArray, name: str, shape: tuple[int, ...]) -> FloatArray:
@@ -91,10 +109,17 @@ def _call(fn: VectorFunction, arg: FloatArray, name: str, shape: tuple[int, ...]
 
 
 def _normalise(v: FloatArray, name: str) -> FloatArray:
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    if np.any(norm == 0):
+    """Rows of ``v`` divided by their norms. Rows so large or small that the norm
+    overflows or underflows (1e300, 1e-300) are divided by their largest entry first."""
+    top = np.max(np.abs(v), axis=-1, keepdims=True)
+    if np.any(top == 0):
         raise ValueError(f"{name} has a zero vector: cannot normalise it")
-    return v / norm
+    with np.errstate(over="ignore", under="ignore"):
+        norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    if np.all(np.isfinite(norm)) and np.all(norm >= 1e-150):
+        return v / norm  # the ordinary case, unchanged bit for bit
+    v = v / top
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
 # -- VAT machinery -------------------------------------------------------------
@@ -139,6 +164,7 @@ def hvp_finite_difference(
     if u.shape != x.shape:
         raise ValueError(f"u must have the shape of x {x.shape}, got {u.shape}")
     xi = _positive(xi, "xi")
+    stationary = flag(stationary, "stationary")
     ahead = _call(grad, x + xi * u, "grad", x.shape)
     if stationary:
         return ahead / xi
@@ -365,6 +391,25 @@ class RandomFeatureClassifier:
     coef: FloatArray  # (K, m) trained
     intercept: FloatArray  # (K,) trained
 
+    def __post_init__(self) -> None:
+        weights = _as_finite(self.weights, "weights", (2,), booleans=False)
+        m = weights.shape[0]
+        bias = _as_finite(self.bias, "bias", (1,), booleans=False)
+        coef = _as_finite(self.coef, "coef", (2,), booleans=False)
+        intercept = _as_finite(self.intercept, "intercept", (1,), booleans=False)
+        if bias.shape != (m,):
+            raise ValueError(f"bias must have shape ({m},) to match weights, got {bias.shape}")
+        if coef.shape[1] != m:
+            raise ValueError(f"coef must have shape (K, {m}) to match weights, got {coef.shape}")
+        if intercept.shape != (coef.shape[0],):
+            raise ValueError(
+                f"intercept must have shape ({coef.shape[0]},) to match coef, "
+                f"got {intercept.shape}"
+            )
+        for name, value in (("weights", weights), ("bias", bias), ("coef", coef),
+                            ("intercept", intercept)):
+            object.__setattr__(self, name, value)
+
     def predict_proba(self, x: ArrayLike) -> FloatArray:
         """Class probabilities, shape (n, K)."""
         phi = random_features(x, self.weights, self.bias)
@@ -373,11 +418,9 @@ class RandomFeatureClassifier:
     def input_gradient_kl(self, x: ArrayLike, target: ArrayLike) -> FloatArray:
         """``nabla_x KL(target || p(.|x))`` per row, shape (n, d)."""
         x = _as_finite(x, "x", (2,))
-        target = _as_finite(target, "target", (2,))
         phi = random_features(x, self.weights, self.bias)
         p = softmax(phi @ self.coef.T + self.intercept)
-        if target.shape != p.shape:
-            raise ValueError(f"target must have shape {p.shape}, got {target.shape}")
+        target = _probabilities(target, "target", p.shape)
         dz = p - target  # gradient of KL(target || softmax(z)) in the logits z
         return ((dz @ self.coef) * (1 - phi**2)) @ self.weights
 
@@ -418,10 +461,18 @@ def objective_and_gradients(
     -----
     The experiment of chapter 5, section "A small semi-supervised experiment".
     """
+    if not isinstance(model, RandomFeatureClassifier):
+        raise TypeError(f"model must be a RandomFeatureClassifier, got {type(model).__name__}")
     x_lab = _as_finite(x_lab, "x_lab", (2,))
-    y_onehot = _as_finite(y_onehot, "y_onehot", (2,))
+    y_onehot = _probabilities(y_onehot, "y_onehot", (x_lab.shape[0], model.coef.shape[0]),
+                              booleans=True)
+    weight = real(weight, "weight", nonnegative=True)
+    l2 = real(l2, "l2", nonnegative=True)
     if (x_pert is None) != (target is None):
         raise ValueError("give both x_pert and target, or neither")
+    if x_pert is not None and target is not None:
+        x_pert = _as_finite(x_pert, "x_pert", (2,))
+        target = _probabilities(target, "target", (x_pert.shape[0], model.coef.shape[0]))
     phi = random_features(x_lab, model.weights, model.bias)
     p = softmax(phi @ model.coef.T + model.intercept)
     n = x_lab.shape[0]
@@ -470,6 +521,8 @@ def fisher_penalty_and_gradients(
     Chapter 5, sections "Computing it bravely: the gradient penalty" (the
     penalty) and "A small semi-supervised experiment" (training with it).
     """
+    if not isinstance(model, RandomFeatureClassifier):
+        raise TypeError(f"model must be a RandomFeatureClassifier, got {type(model).__name__}")
     x = _as_finite(x, "x", (2,))
     phi = random_features(x, model.weights, model.bias)  # (m, F)
     p = softmax(phi @ model.coef.T + model.intercept)  # (m, K)
@@ -563,9 +616,8 @@ def train_random_feature_classifier(
     epsilon = _positive(epsilon, "epsilon")
     xi = _positive(xi, "xi")
     learning_rate = _positive(learning_rate, "learning_rate")
-    for name, v in (("weight", weight), ("l2", l2)):
-        if isinstance(v, bool) or not np.isfinite(float(v)) or float(v) < 0:
-            raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
+    weight = real(weight, "weight", nonnegative=True)
+    l2 = real(l2, "l2", nonnegative=True)
     d = x_lab.shape[1]
     model = RandomFeatureClassifier(
         weights=feature_scale * rng.standard_normal((m, d)),
@@ -589,11 +641,11 @@ def train_random_feature_classifier(
             )
             x_pert = x_unlab + r
         _, g_coef, g_int = objective_and_gradients(
-            model, x_lab, y_onehot, x_pert, target, float(weight), float(l2)
+            model, x_lab, y_onehot, x_pert, target, weight, l2
         )
         if method == "penalty":
             _, p_coef, p_int = fisher_penalty_and_gradients(model, x_unlab)
-            scale = float(weight) * epsilon**2 / (2 * d)
+            scale = weight * epsilon**2 / (2 * d)
             g_coef, g_int = g_coef + scale * p_coef, g_int + scale * p_int
         for i, g in enumerate((g_coef, g_int)):
             first[i] = b1 * first[i] + (1 - b1) * g

@@ -394,7 +394,7 @@ ROWS: dict[str, Row] = {
         IN.gram_mse, {"shape": (3, 4), "variance": 0.5, "dist": "normal"},
         {"shape": "shape", "variance": "real", "dist": "choice"}),
     "lib.initialization.gram_spectrum": R(IN.gram_spectrum, {"W": X2[:3]}, {"W": "arr"},
-                                          ok={"W": ARR_SCALE | {"bool"}}),
+                                          ok={"W": ARR_SCALE | {"bool", "extra_dim"}}),
     "lib.initialization.init_variance": R(IN.init_variance,
                                           {"shape": (3, 4), "scheme": "he_fan_in"},
                                           {"shape": "shape", "scheme": "choice"}),
