@@ -1,5 +1,5 @@
 # Entry points; each sets up .venv/ first. See README.md.
-.PHONY: book test site-test goldens lab clean bench bench-book format sabotage
+.PHONY: book test site-test goldens lab clean bench bench-book format sabotage mutation
 
 book:            ## build the site into _build/html
 	scripts/build-book
@@ -29,6 +29,9 @@ bench-book:      ## time a cold and a no-change `make book` in a scratch copy (m
 sabotage:        ## plant the catalogued bugs in lib, one per run (CHAPTER=NN-name for one chapter)
 	scripts/setup-env
 	.venv/bin/python tests/sabotage/harness.py $(CHAPTER)
+
+mutation:        ## mutation-test lib with mutmut, a report (MODULE=taylor for one module)
+	scripts/mutation
 
 format:          ## format the chapters' code cells with ruff (a development tool)
 	scripts/format-chapters

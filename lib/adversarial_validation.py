@@ -381,7 +381,7 @@ def resample_validation(
     weights : array_like, shape (n,)
         Non-negative importance weights, not all zero.
     size : int
-        Number of draws (the validation-set size), at least 1.
+        Number of draws (the validation-set size), from 1 to ``MAX_SIZE`` = 10**8.
     rng : numpy.random.Generator
         The source of randomness.
 

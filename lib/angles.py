@@ -879,7 +879,7 @@ def sample_angles(
     n : int
         Dimension, an integer >= 2.
     size : int
-        Number of angles, an integer >= 1.
+        Number of angles, an integer from 1 to ``MAX_SIZE`` = 10**8.
     rng : numpy.random.Generator
         Source of randomness; the result is a deterministic function of its
         state.

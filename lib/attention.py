@@ -579,13 +579,13 @@ def fit_low_rank_attention(
         Source of the random starts.
     restarts : int
         Total number of starts: the first from ``init``, the others random
-        (entries N(0, 1/d)).
+        (entries N(0, 1/d)); at most ``MAX_ITERATIONS`` = 10**6.
     init : {"svd", "random"}
         ``"svd"``: truncated SVD of the row-centred log target (a zero entry's log
         replaced by the log of the smallest positive entry minus 10), whose KL is
         reported as ``baseline_kl``.
     max_iter : int
-        L-BFGS-B iteration limit per start.
+        L-BFGS-B iteration limit per start, at most ``MAX_ITERATIONS`` = 10**6.
 
     Returns
     -------

@@ -23,8 +23,10 @@ Conventions shared by every function:
 * Inputs must be real and finite. A covariance must be symmetric (up to a
   relative tolerance of ``1e-10`` of its largest entry; it is then symmetrised)
   and positive definite (its Cholesky factorisation must succeed);
-  :func:`sqrtm_psd` accepts positive *semi*\\ definite input. Anything else raises
-  :class:`ValueError`.
+  :func:`sqrtm_psd` accepts positive *semi*\\ definite input. Boolean covariances,
+  complex and string input are refused. Anything else raises :class:`ValueError`,
+  as does a result beyond the float64 range (means 1e200 apart, say) instead of
+  returning ``inf`` (the Renyi divergence's true ``+inf`` excepted).
 * Nothing forms an explicit inverse or determinant: log-determinants come from
   Cholesky factors, quadratic forms from triangular solves, and the
   covariance parts of KL and BD for nearly equal covariances from the

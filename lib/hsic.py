@@ -31,8 +31,14 @@ Conventions shared by every function:
   matrix ``H`` is never formed and no ``n x n`` matrix product is computed, so
   time and memory are ``O(n**2)`` (``O(n * block_size)`` for the block
   estimator).
-* Bad input (wrong shapes, NaN/inf, non-symmetric Gram matrices, too few
-  samples, bandwidth <= 0, unknown names) raises :class:`ValueError`.
+* Bad input (wrong shapes, NaN/inf, complex, string or object data, boolean
+  Gram matrices, non-symmetric Gram matrices, too few samples, bandwidth <= 0,
+  unknown names, flags that are not ``True``/``False``) raises
+  :class:`ValueError` naming the argument. Booleans as data are read as 0 and 1.
+* Every kernel is computed at unit scale: data are divided by a power of two
+  (exact) and HSIC multiplied back, so results do not depend on the data's scale
+  between 1e-300 and 1e300 (the Gaussian kernel with a median or scaled bandwidth
+  is scale-free); a result beyond the float64 range raises instead of ``inf``.
 """
 
 from __future__ import annotations
@@ -809,6 +815,7 @@ def hsic_test(
         null law of ``n HSIC_b`` (n >= 6). ``"block"``: one-sided z-test on
         :func:`hsic_linear_time`.
     num_permutations : int, default 1000
+        From 1 to ``MAX_PERMUTATIONS`` = 10**6.
     rng : numpy.random.Generator, optional
         Required by the permutation test; optional shuffle for the block test.
     **kernel_args

@@ -653,7 +653,7 @@ def forward_norm_ratios(
     x : array_like of length n
         Non-zero finite input.
     depth : int
-        Number of layers (>= 1).
+        Number of layers, from 1 to ``MAX_DEPTH`` = 10**4.
     scheme : str
         Initialisation rule, see :func:`init_variance`.
     activation : {"linear", "relu", "tanh"}
@@ -664,7 +664,7 @@ def forward_norm_ratios(
         Entry law of i.i.d. layers, one of :data:`DISTRIBUTIONS` (must be
         ``"normal"`` when ``orthogonal``).
     trials : int
-        Independent networks (>= 1).
+        Independent networks, from 1 to ``MAX_SIZE`` = 10**8.
     orthogonal : bool
         Haar-orthogonal layers instead of i.i.d. entries.
 

@@ -184,7 +184,7 @@ def power_iteration(
     u0 : array_like, shape (d,)
         Starting vector, non-zero.
     iters : int
-        Number of iterations, >= 0.
+        Number of iterations, from 0 to ``MAX_ITERATIONS`` = 10**6.
 
     Returns
     -------
@@ -229,8 +229,8 @@ def vat_perturbation(
     xi : float
         Finite-difference step of the power iteration, > 0.
     iters : int
-        Power-iteration steps, >= 0. With 0 the result is a random
-        (Gaussian-direction) perturbation of norm ``epsilon``.
+        Power-iteration steps, 0 to ``MAX_ITERATIONS`` = 10**6. With 0 the result is a
+        random (Gaussian-direction) perturbation of norm ``epsilon``.
     rng : numpy.random.Generator
         Source of the random starting direction.
 
@@ -278,7 +278,7 @@ def rademacher_gradient_penalty(
     rng : numpy.random.Generator
         Source of the Rademacher signs.
     samples : int, default 1
-        Number of independent sign vectors averaged, >= 1.
+        Number of independent sign vectors averaged, 1 to ``MAX_ITERATIONS`` = 10**6.
 
     Returns
     -------
@@ -384,6 +384,8 @@ class RandomFeatureClassifier:
     """Multinomial logistic regression on fixed random tanh features.
 
     ``p(y | x) = softmax(phi(x) V^T + c)`` with ``phi`` from :func:`random_features`.
+    The arrays are checked on construction (real, finite, shapes ``(m, d)``, ``(m,)``,
+    ``(K, m)``, ``(K,)``) and stored as float64 copies.
     """
 
     weights: FloatArray  # (m, d) fixed random features
@@ -584,7 +586,8 @@ def train_random_feature_classifier(
     rng : numpy.random.Generator
         Draws the random features and the perturbations.
     n_features, feature_scale, epsilon, xi, weight, l2, steps, learning_rate
-        Hyper-parameters (all positive; ``l2`` and ``weight`` may be 0).
+        Hyper-parameters (all positive; ``l2`` and ``weight`` may be 0;
+        ``n_features`` and ``steps`` at most ``MAX_ITERATIONS`` = 10**6).
 
     Returns
     -------

@@ -616,7 +616,7 @@ def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, bins: int = 
     labels : array_like of int, shape (m,)
         True classes in ``0 .. K-1``.
     bins : int, default 10
-        Number of equal-width confidence bins (positive).
+        Number of equal-width confidence bins, from 1 to ``MAX_SIZE`` = 10**8.
 
     Returns
     -------
