@@ -80,6 +80,9 @@ _MIN_N = {"biased": 2, "unbiased": 4}
 _ROWS_PER_CHUNK = 1024
 #: Rows per block when a Gram matrix is built or centred in place (~1 MiB at n = 2000).
 _CACHE_ROWS = 64
+#: ``_unit_scale`` leaves data alone when its largest entry is within 2**+-500 of 1:
+#: squared distances and products then stay far inside the float64 range.
+_NO_RESCALE_WITHIN = 500
 #: Blocks processed together by the block estimator (bounds its memory).
 _BLOCKS_PER_CHUNK = 256
 #: Most permutations ``hsic_test`` accepts: 10**6 resolves p-values to 1e-6, and each
@@ -141,7 +144,8 @@ def _check_gram(k: ArrayLike, name: str) -> NDArray[np.float64]:
 def _unit_scale(
     a: NDArray[np.float64], *, in_place: bool = False
 ) -> tuple[NDArray[np.float64], int]:
-    """``(a / 2**e, e)`` with ``max|a| / 2**e`` in ``[0.5, 1)``: an exact rescaling.
+    """``(a / 2**e, e)`` with ``max|a| / 2**e`` in ``[0.5, 1)`` (``e = 0`` for data whose
+    largest entry is within ``2**+-500`` of 1): an exact rescaling.
 
     Every kernel here is homogeneous in the data (Gaussian of degree 0 once the
     bandwidth is scaled with it, distance of degree 1, linear of degree 2), so HSIC can
@@ -153,6 +157,10 @@ def _unit_scale(
     if top == 0.0:
         return a, 0
     e = math.frexp(top)[1]
+    if abs(e) <= _NO_RESCALE_WITHIN:
+        # ordinary scales need nothing, and halving would flush the smallest
+        # subnormals to 0 (data [0, 1, 5e-324] would lose a distinct value)
+        return a, 0
     return np.ldexp(a, -e, out=a if in_place else None), e
 
 

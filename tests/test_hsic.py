@@ -279,6 +279,13 @@ def test_hsic_beyond_float64_range_is_an_error_not_inf() -> None:
         H.hsic_gram(K * 1e300, K * 1e300)
 
 
+def test_unit_scaling_keeps_the_smallest_subnormals() -> None:
+    # found by hypothesis under mutmut: halving [0, 1, 5e-324, ...] flushed 5e-324 to 0
+    # and the median distance (5e-324) became 0
+    x = np.array([0.0, 1.0, 5e-324, 5e-324, 5e-324])
+    assert H.median_bandwidth(x) == 5e-324
+
+
 def test_ordinary_results_are_bit_identical_to_a_direct_computation() -> None:
     # the power-of-two rescaling must not move a single bit on ordinary data
     x, y = _xs[:, 0], _ys[:, 0]
