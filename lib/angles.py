@@ -64,6 +64,10 @@ FloatOrArray: TypeAlias = np.float64 | NDArray[np.float64]
 
 _HALF_PI = np.pi / 2
 
+#: Probabilities below this (subnormal floats) are refused by angle_ppf for n >= 3:
+#: scipy.special.betainc, hence angle_cdf, flushes them to 0 (from about 1e-309).
+_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
+
 #: Floats per Gaussian block drawn by ``sample_angles(method="vectors")``:
 #: 2**19 float64 values are 4 MiB, so a chunk and its temporaries stay well
 #: under the 64 MiB budget whatever ``n`` and ``size`` are.
@@ -464,7 +468,9 @@ def angle_ppf(q: ArrayLike, n: int) -> FloatOrArray:
     ------
     ValueError
         If ``n`` is not an integer >= 2, or ``q`` contains NaN, +-inf or
-        values outside [0, 1].
+        values outside [0, 1], or (for ``n >= 3``) subnormal values, between 0
+        and 2.2e-308: :func:`angle_cdf` flushes those probabilities to 0, so
+        no angle can be shown to have them.
 
     Notes
     -----
@@ -491,6 +497,13 @@ def angle_ppf(q: ArrayLike, n: int) -> FloatOrArray:
     if n == 2:
         # Uniform angle; a Beta quantile would underflow for q < 1e-154.
         return (probabilities * np.pi)[()]
+    subnormal = (probabilities > 0) & (probabilities < _SMALLEST_NORMAL)
+    if np.any(subnormal):
+        raise ValueError(
+            f"q must be 0 or at least {_SMALLEST_NORMAL:.4g} (the smallest normal float) "
+            f"for n >= 3: below it angle_cdf underflows and the quantile cannot be "
+            f"resolved; got {probabilities[subnormal].min()!r}"
+        )
     lower_probabilities = np.minimum(probabilities, 1 - probabilities)
     folded = _lower_half_quantile(lower_probabilities.reshape(-1), n).reshape(
         probabilities.shape

@@ -99,6 +99,17 @@ def _finite_logits(logits: FloatArray) -> FloatArray:
 
 
 # -- softmax ------------------------------------------------------------------
+def _softmax_input(x: ArrayLike, axis: object, name: str) -> tuple[FloatArray, int]:
+    """Validated logits and axis: a softmax over no entries has no distribution."""
+    arr = finite_array(x, name)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension")
+    axis = _check_axis(axis, arr.ndim)
+    if arr.shape[axis] == 0:
+        raise ValueError(f"{name} has no entries along axis {axis} to normalise")
+    return arr, axis
+
+
 def _log_softmax(x: FloatArray, axis: int = -1) -> FloatArray:
     shift = x - np.max(x, axis=axis, keepdims=True)
     return shift - np.log(np.sum(np.exp(shift), axis=axis, keepdims=True))
@@ -128,10 +139,8 @@ def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
     -----
     Definition (1) of chapter 7, section "Attention and multi-head attention".
     """
-    arr = finite_array(x, "x")
-    if arr.ndim == 0:
-        raise ValueError("x must have at least one dimension")
-    return _softmax(arr, _check_axis(axis, arr.ndim))
+    arr, axis = _softmax_input(x, axis, "x")
+    return _softmax(arr, axis)
 
 
 def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
@@ -141,10 +150,8 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
     -----
     Chapter 7, section "The bottleneck is a rank": ``log softmax(S) = S - lse(S) 1^T``.
     """
-    arr = finite_array(x, "x")
-    if arr.ndim == 0:
-        raise ValueError("x must have at least one dimension")
-    return _log_softmax(arr, _check_axis(axis, arr.ndim))
+    arr, axis = _softmax_input(x, axis, "x")
+    return _log_softmax(arr, axis)
 
 
 # -- attention ----------------------------------------------------------------
@@ -634,7 +641,8 @@ def fit_low_rank_attention(
 # -- talking heads ------------------------------------------------------------
 def row_softmax_mix(m: ArrayLike) -> FloatArray:
     """The convex post-softmax mix ``mu = softmax(M)`` row-wise (chapter 7, "Talking heads")."""
-    return softmax(finite_array(m, "m", 2))
+    arr, axis = _softmax_input(finite_array(m, "m", 2), -1, "m")
+    return _softmax(arr, axis)
 
 
 def talking_heads_parameter_count(h: int, n: int, m: int, key_size: int, *,

@@ -737,3 +737,110 @@ def test_sharp_bound_against_mpmath_and_endpoints():
         sharp_tail_bound(0.0, 5)
     with pytest.raises(ValueError, match="delta"):
         sharp_tail_bound([0.3, np.nan], 5)
+
+
+# ---------------------------------------------------------------------------
+# Cases found by mutation testing (make mutation): each kills mutants that the
+# tests above let through
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "argument"),
+    [
+        (angle_pdf, "theta"),
+        (angle_cdf, "theta"),
+        (angle_ppf, "q"),
+        (angle_tail, "delta"),
+        (tail_bounds, "delta"),
+        (sharp_tail_bound, "delta"),
+    ],
+)
+def test_booleans_are_refused_even_when_their_value_is_in_range(function, argument):
+    # True would be read as 1.0, inside every interval: the refusal must be by type
+    with pytest.raises((TypeError, ValueError), match=f"{argument} must contain real numbers"):
+        function(np.array([True, True]), 5)
+
+
+def test_cdf_at_the_float_nearest_half_pi_is_below_one_half():
+    # fl(pi/2) = pi/2 - 6.1e-17; at n = 1e5 the density there is about 126, so
+    # the cdf is 0.5 - 7.7e-15: below 1/2 by some 35 ulps
+    n = 10**5
+    value = angle_cdf(np.pi / 2, n)
+    assert value < 0.5
+    with mpmath.workdps(50):
+        assert relative_error(value, mp_cdf(np.pi / 2, n)) < 1e-15
+
+
+def test_ppf_known_values_for_n_2_and_3():
+    # n = 2: uniform angle; n = 3: cos(theta) is uniform on [-1, 1]
+    assert angle_ppf(0.25, 2) == pytest.approx(np.pi / 4, rel=1e-15)
+    assert angle_ppf(0.25, 3) == pytest.approx(np.pi / 3, rel=1e-15)
+    assert angle_ppf(0.1, 3) == pytest.approx(math.acos(0.8), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("n", "q"), [(10, 1e-150), (30, 1e-250), (30, 1e-300), (4, 1e-200), (39, 1.2008576399310062e-295)]
+)
+def test_scalar_ppf_deep_in_the_tail_is_converged(n, q):
+    # a scalar goes through Newton's method alone: it must not stop before converging
+    theta = angle_ppf(q, n)
+    kappa = theta * angle_pdf(theta, n) / q
+    with mpmath.workdps(50):
+        assert relative_error(q, mp_cdf(theta, n)) < 4e-16 * max(kappa, 1) + 1e-15
+
+
+@pytest.mark.parametrize(("n", "q"), [(3, 5e-324), (4, 1e-320), (20, 2e-310), (50, 3e-315)])
+def test_ppf_refuses_a_subnormal_probability(n, q):
+    # the cdf flushes probabilities below about 1e-309 to 0, so Newton's method
+    # cannot locate such a quantile (it returned 0.098 for q = 2e-310, n = 20)
+    with pytest.raises(ValueError, match="q must be 0 or at least 2.225e-308"):
+        angle_ppf(q, n)
+    assert angle_ppf(q, 2) == q * np.pi  # the uniform case needs no cdf
+
+
+def test_ppf_at_the_smallest_normal_probability():
+    for n in (3, 4, 20, 50, 1000):
+        theta = angle_ppf(np.finfo(np.float64).tiny, n)
+        with mpmath.workdps(50):
+            assert relative_error(np.finfo(np.float64).tiny, mp_cdf(theta, n)) < 1e-13
+
+
+def test_vectors_sampling_uses_consecutive_normal_pairs():
+    # the documented construction, pair by pair from the same stream
+    n, size = 7, 5
+    draws = np.random.default_rng(11).standard_normal((2, size, n))
+    expected = angle_between(draws[0], draws[1])
+    np.testing.assert_allclose(
+        sample_angles(n, size, np.random.default_rng(11)), expected, rtol=1e-14
+    )
+
+
+def test_vectors_sampling_with_vectors_longer_than_a_chunk():
+    # n > 2**19 floats: one pair per chunk, each drawn in turn from the stream
+    n, size = 2**19 + 3, 3
+    rng = np.random.default_rng(5)
+    expected = [angle_between(*rng.standard_normal((2, 1, n))[:, 0]) for _ in range(size)]
+    np.testing.assert_allclose(
+        sample_angles(n, size, np.random.default_rng(5)), expected, rtol=1e-12
+    )
+
+
+def test_tail_bounds_are_infinite_not_warnings_for_tiny_deviations():
+    # n sin^2(delta) underflows to 0 (delta = 1e-200) or is subnormal (1e-310 / n):
+    # Chebyshev's bound is then +inf, a true if trivial bound, with no warning
+    for delta in (1e-200, 1e-155):
+        chebyshev, chernoff = tail_bounds(delta, 10)
+        assert chebyshev == np.inf and chernoff == 2.0
+
+
+def test_angle_between_names_the_zero_vector_and_refuses_scalars():
+    with pytest.raises(ValueError, match=r"^x contains a zero vector"):
+        angle_between([0.0, 0.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match=r"^y contains a zero vector"):
+        angle_between([1.0, 0.0], [[1.0, 1.0], [0.0, 0.0]])
+    for x, y in ((1.0, [1.0, 0.0]), ([1.0, 0.0], 2.0)):
+        with pytest.raises(ValueError, match="must be vectors"):
+            angle_between(x, y)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        angle_between(np.ones((2, 3)), np.ones((3, 3)))

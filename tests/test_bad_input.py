@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -709,7 +710,9 @@ def test_bad_input(key: str, arg: str, cls: str) -> None:
     except (ValueError, TypeError) as exc:
         # also for accepted classes: a data-dependent refusal (booleans that make the
         # median distance 0, say) is fine if it names the argument
-        assert arg in str(exc), f"{key}({arg}=<{cls}>): message does not name it: {exc}"
+        # the name as a word of its own, in the caller's spelling
+        named = re.search(rf"(?<![\w.]){re.escape(arg)}(?!\w)", str(exc))
+        assert named, f"{key}({arg}=<{cls}>): message does not name it: {exc}"
         return
     if not accepted and cls not in ARR_SCALE:
         pytest.fail(f"{key}({arg}=<{cls}>) returned instead of raising")

@@ -93,7 +93,14 @@ def test_kl_matches_mpmath_generic_and_nearly_equal() -> None:
     near = 0.5 * (near + near.T)
     ref = kl_mpmath(np.zeros(n), near, np.zeros(n), cov_q)
     assert ref < 1e-5
-    assert g.kl_divergence(np.zeros(n), near, np.zeros(n), cov_q) == pytest.approx(ref, rel=1e-8)
+    assert g.kl_divergence(np.zeros(n), near, np.zeros(n), cov_q) == pytest.approx(ref, rel=1e-8, abs=0)
+    # closer still (|E| ~ 1e-8, KL ~ 1e-15): Tr - n - logdet would have lost every digit
+    tiny = r @ (np.eye(n) + 1e-4 * (e + e.T)) @ r
+    tiny = 0.5 * (tiny + tiny.T)
+    ref = kl_mpmath(np.zeros(n), tiny, np.zeros(n), cov_q)
+    assert ref < 1e-13
+    kl = g.kl_divergence(np.zeros(n), tiny, np.zeros(n), cov_q)
+    assert kl == pytest.approx(ref, rel=1e-6, abs=0)
 
 
 def test_kl_against_textbook_formula_well_conditioned() -> None:
@@ -134,9 +141,9 @@ def test_bhattacharyya_nearly_equal_matches_series() -> None:
     cov = random_spd(np.random.default_rng(6), 3, 1e4)
     exact = 1.5 * (math.log1p(eps / 2) - 0.5 * math.log1p(eps))
     series = 3 * (eps**2 / 16 - eps**3 / 16)
-    assert exact == pytest.approx(series, rel=1e-4)
+    assert exact == pytest.approx(series, rel=1e-4, abs=0)
     got = g.bhattacharyya_distance(np.zeros(3), (1 + eps) * cov, np.zeros(3), cov)
-    assert got == pytest.approx(series, rel=1e-5)
+    assert got == pytest.approx(series, rel=1e-5, abs=0)
 
 
 def test_transport_map_pushes_forward() -> None:
@@ -292,7 +299,7 @@ def test_renyi_special_orders_and_continuity_at_one() -> None:
     cq2 = cp + 1e-7 * random_spd(rng, 4)
     for alpha in (0.3, 1.0, 2.0):
         ref = renyi_mpmath(mp, cp, mp, cq2, alpha) if alpha != 1.0 else kl_mpmath(mp, cp, mp, cq2)
-        assert g.renyi_divergence(mp, cp, mp, cq2, alpha) == pytest.approx(ref, rel=1e-8)
+        assert g.renyi_divergence(mp, cp, mp, cq2, alpha) == pytest.approx(ref, rel=1e-8, abs=0)
 
 
 @SETTINGS
@@ -377,3 +384,152 @@ def test_wasserstein2_far_from_unit_scale() -> None:
         s = 2.0**e
         scaled = g.wasserstein2(mu_p * s, cov_p * s * s, mu_q * s, cov_q * s * s)
         assert scaled == pytest.approx(s * base, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Cases found by mutation testing (make mutation)
+# ---------------------------------------------------------------------------
+
+
+def _mp(f, x: float) -> float:
+    with mpmath.workdps(50):
+        return float(f(mpmath.mpf(float(x))))
+
+
+# on both sides of the switch to the series (|x| < 0.1), up to |x| = 0.93
+SERIES_POINTS = np.concatenate([-np.logspace(-12, -0.03, 30), np.logspace(-12, -0.03, 30)])
+# for the Renyi terms, |beta x| must stay below 1: |x| < 0.095 with |beta| up to 10
+RENYI_POINTS = np.concatenate([-np.logspace(-12, -1.03, 25), np.logspace(-12, -1.03, 25)])
+
+
+def test_x_minus_log1p_against_mpmath() -> None:
+    # the series branch (|x| < 0.1) keeps full relative accuracy where the direct
+    # form x - log1p(x) would cancel (at x = 1e-8 it keeps only 8 digits)
+    got = g._x_minus_log1p(SERIES_POINTS)
+    want = [_mp(lambda t: t - mpmath.log1p(t), x) for x in SERIES_POINTS]
+    np.testing.assert_allclose(got, want, rtol=5e-15, atol=0)
+
+
+def test_log1p_half_minus_half_log1p_against_mpmath() -> None:
+    got = g._log1p_half_minus_half_log1p(SERIES_POINTS)
+    want = [_mp(lambda t: mpmath.log1p(t / 2) - mpmath.log1p(t) / 2, x) for x in SERIES_POINTS]
+    np.testing.assert_allclose(got, want, rtol=5e-15, atol=0)
+
+
+@pytest.mark.parametrize("beta", [0.5, -0.5, 0.3, -2.0, 1e-3, 10.0, -10.0])
+def test_renyi_covariance_terms_against_mpmath(beta: float) -> None:
+    got = g._renyi_covariance_terms(beta, RENYI_POINTS)
+    want = [
+        _mp(lambda t: (mpmath.log1p(beta * t) - beta * mpmath.log1p(t)) / beta, x)
+        for x in RENYI_POINTS
+    ]
+    np.testing.assert_allclose(got, want, rtol=5e-14, atol=0)
+
+
+def test_two_dimensional_batches_on_both_sides_match_a_loop() -> None:
+    # batch (2, 3) of 4 x 4 covariances against a batch (3,): no axis of the batch has
+    # the matrices' size, so an axis confused with another changes the shapes or values
+    rng = np.random.default_rng(21)
+    n = 4
+    cov_p = np.stack([[random_spd(rng, n, cond=10.0 ** (i + j)) for j in range(3)] for i in range(2)])
+    cov_p[1, 2] = cov_p[0, 1] * (1 + 1e-9)  # one nearly equal pair (the series branches)
+    cov_q = np.stack([random_spd(rng, n) for _ in range(3)])
+    cov_q[1] = cov_p[0, 1]
+    mu_p = rng.normal(size=(2, 1, n))
+    mu_q = rng.normal(size=n)
+    functions = {
+        "kl": g.kl_divergence,
+        "bhattacharyya": g.bhattacharyya_distance,
+        "hellinger": g.hellinger_squared,
+        "w2sq": g.wasserstein2_squared,
+        "w2": g.wasserstein2,
+        "renyi": lambda *a: g.renyi_divergence(*a, alpha=0.7),
+    }
+    for name, f in functions.items():
+        out = f(mu_p, cov_p, mu_q, cov_q)
+        assert out.shape == (2, 3), name
+        loop = [[f(mu_p[i, 0], cov_p[i, j], mu_q, cov_q[j]) for j in range(3)] for i in range(2)]
+        np.testing.assert_allclose(out, loop, rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(
+        g.entropy(cov_p), [[g.entropy(c) for c in row] for row in cov_p], rtol=1e-14
+    )
+    root = g.sqrtm_psd(cov_p)
+    np.testing.assert_allclose(root, [[g.sqrtm_psd(c) for c in row] for row in cov_p], rtol=1e-12)
+    np.testing.assert_allclose(root @ root, cov_p, rtol=1e-9, atol=1e-12 * np.max(cov_p))
+    # a covariance batch of shape (1, 3, n, n) broadcasts like (3, n, n)
+    np.testing.assert_allclose(
+        g.kl_divergence(mu_p, cov_p, mu_q, cov_q[None]), g.kl_divergence(mu_p, cov_p, mu_q, cov_q)
+    )
+    np.testing.assert_allclose(g.transport_map(cov_p, cov_q[None]), g.transport_map(cov_p, cov_q))
+    maps = g.transport_map(cov_p, cov_q)
+    # square roots and transport maps are symmetric to the last bit
+    np.testing.assert_array_equal(maps, np.swapaxes(maps, -1, -2))
+    np.testing.assert_array_equal(root, np.swapaxes(root, -1, -2))
+    np.testing.assert_allclose(
+        maps, [[g.transport_map(cov_p[i, j], cov_q[j]) for j in range(3)] for i in range(2)],
+        rtol=1e-10,
+    )
+
+
+def test_symmetry_and_definiteness_are_judged_matrix_by_matrix() -> None:
+    # a small asymmetric (or indefinite) matrix must not hide behind a large one
+    rng = np.random.default_rng(4)
+    big = random_spd(rng, 3) * 1e6
+    small_asymmetric = random_spd(rng, 3) * 1e-6
+    small_asymmetric[0, 1] *= 1 + 1e-3
+    with pytest.raises(ValueError, match="cov must be symmetric"):
+        g.entropy(np.stack([big, small_asymmetric]))
+    indefinite = np.diag([1.0, 1.0, -1e-3])
+    with pytest.raises(ValueError, match="positive semidefinite"):
+        g.sqrtm_psd(np.stack([big, indefinite]))
+    # and a tiny relative asymmetry (rounding) is accepted and symmetrised away, also
+    # next to a matrix a million times smaller
+    nearly = big.copy()
+    nearly[0, 1] *= 1 + 1e-13
+    assert np.isfinite(g.entropy(nearly))
+    assert np.all(np.isfinite(g.entropy(np.stack([nearly, small_asymmetric.T @ small_asymmetric]))))
+    # a rounding-level negative eigenvalue (relative 1e-12) of a large PSD matrix is 0
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    psd = (q * [1e6, 1.0, -1e-6]) @ q.T
+    root = g.sqrtm_psd(0.5 * (psd + psd.T))
+    np.testing.assert_allclose(root @ root, (q * [1e6, 1.0, 0.0]) @ q.T, atol=1e-6)
+    # the zero matrix is PSD (root 0) but not a covariance
+    np.testing.assert_array_equal(g.sqrtm_psd(np.zeros((2, 2))), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="cov must be positive definite"):
+        g.entropy(np.zeros((2, 2)))
+
+
+def test_non_square_and_mismatched_covariances_are_refused() -> None:
+    rng = np.random.default_rng(5)
+    cov = random_spd(rng, 3)
+    with pytest.raises(ValueError, match=r"cov must have shape \(\.\.\., n, n\)"):
+        g.entropy(np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match="cov must be at least 1 x 1"):
+        g.entropy(np.zeros((2, 3, 0, 0)))
+    with pytest.raises(ValueError, match="cov_p is 3 x 3 but cov_q is 2 x 2"):
+        g.kl_divergence(np.zeros(3), cov, np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="cov_p is 3 x 3 but cov_q is 2 x 2"):
+        g.transport_map(cov, np.eye(2))
+    with pytest.raises(ValueError, match="batch shapes do not broadcast"):
+        g.transport_map(np.stack([cov, cov]), np.stack([cov, cov, cov]))
+    with pytest.raises(ValueError, match="batch shapes do not broadcast"):
+        g.kl_divergence(np.zeros((2, 3)), cov, np.zeros((3, 3)), cov)
+
+
+def test_w2_between_nearby_scalar_multiples_keeps_its_digits() -> None:
+    # Sigma_q = (1 + eps) Sigma_p: W2 = sqrt(Tr Sigma_p) (sqrt(1 + eps) - 1) exactly, about
+    # 5e-11 sqrt(Tr Sigma_p) at eps = 1e-10. The difference form resolves W2 to an absolute
+    # n * machine-eps * sqrt(Tr Sigma) or so (chapter 3); the trace form only to
+    # sqrt(machine-eps * Tr Sigma) = 1.5e-8 sqrt(Tr Sigma)
+    rng = np.random.default_rng(8)
+    n = 4
+    cov = random_spd(rng, n, cond=100.0)
+    mean = rng.normal(size=n)
+    for scale in (1.0, 1e4):  # the switch between the forms is relative to the traces
+        root_trace = math.sqrt(scale * np.trace(cov))
+        for eps in (1e-10, 1e-6, 1e-3):
+            with mpmath.workdps(40):
+                exact = float(root_trace * (mpmath.sqrt(1 + mpmath.mpf(eps)) - 1))
+            got = g.wasserstein2(mean, scale * cov, mean, scale * cov * (1 + eps))
+            assert abs(got - exact) <= 10 * n * np.finfo(float).eps * root_trace
+    assert g.wasserstein2(mean, cov, mean, cov) <= 1e-14 * math.sqrt(np.trace(cov))

@@ -76,3 +76,10 @@ def test_flag_accepts_booleans(good: object) -> None:
 def test_flag_refuses_truthiness(bad: object) -> None:
     with pytest.raises(ValueError, match="normalize must be True or False"):
         flag(bad, "normalize")
+
+
+def test_a_relative_tolerance_has_no_hidden_absolute_floor():
+    # tests/conftest.py: pytest.approx(x, rel=r) compares relatively only in this suite
+    assert 0.0 != pytest.approx(1.7e-15, rel=1e-6)
+    assert 1.7e-15 * (1 + 1e-7) == pytest.approx(1.7e-15, rel=1e-6)
+    assert 0.0 == pytest.approx(1e-13, abs=1e-12)
