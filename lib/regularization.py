@@ -155,6 +155,14 @@ def hvp_finite_difference(
         ``(grad(x + xi u) - grad(x)) / xi``, equal to ``H u + xi/2 l'''[u, u]
         + O(xi^2)``.
 
+    Raises
+    ------
+    ValueError
+        If ``x`` or ``u`` is not finite or of the wrong shape, ``xi`` is not
+        positive, or (unless ``stationary``) the step ``xi * u`` changes no
+        coordinate of ``x`` (it is lost in rounding, and the difference would
+        be exactly 0).
+
     Notes
     -----
     Derived in chapter 5, section "Virtual adversarial training", eq. (18).
@@ -165,7 +173,15 @@ def hvp_finite_difference(
         raise ValueError(f"u must have the shape of x {x.shape}, got {u.shape}")
     xi = _positive(xi, "xi")
     stationary = flag(stationary, "stationary")
-    ahead = _call(grad, x + xi * u, "grad", x.shape)
+    moved = x + xi * u
+    if not stationary and np.any(u != 0) and np.all(moved[u != 0] == x[u != 0]):
+        # the difference would be exactly 0, whatever H u is (the stationary form
+        # divides grad(x + xi u) itself, and vat_perturbation handles a zero there)
+        raise ValueError(
+            "xi * u is lost in rounding next to x (the step changes no coordinate): "
+            "take a larger xi or a longer u"
+        )
+    ahead = _call(grad, moved, "grad", x.shape)
     if stationary:
         return ahead / xi
     return (ahead - _call(grad, x, "grad", x.shape)) / xi

@@ -626,15 +626,19 @@ def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, bins: int = 
     Raises
     ------
     ValueError
-        On wrong shapes, negative or non-finite probabilities, bad labels or bins.
+        On wrong shapes, probabilities outside [0, 1] or non-finite, bad labels or
+        bins.
 
     Notes
     -----
     Used in chapter 8, section "Is it less over-confident?".
     """
     p = _check_real(probs, "probs")
-    if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 2 or np.any(p < 0):
-        raise ValueError("probs must be a non-negative (m, K) array with m >= 1, K >= 2")
+    if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 2:
+        raise ValueError("probs must be an (m, K) array with m >= 1, K >= 2")
+    if np.any(p < 0) or np.any(p > 1):
+        # a confidence above 1 has no bin, and would turn the gap into nonsense
+        raise ValueError("probs must lie in [0, 1]")
     y = np.asarray(labels)
     if y.shape != (p.shape[0],) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"labels must be integers of shape ({p.shape[0]},)")

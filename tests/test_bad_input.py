@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
@@ -693,6 +694,327 @@ def test_every_valid_call_succeeds() -> None:
             assert not np.any(np.isnan(arr)), key
 
 
+# -- the right value at 1e+-300 ------------------------------------------------------
+# Where a row accepts data scaled by 1e300 or 1e-300 and returns, the result must be the
+# right one, not merely finite: either by a scaling law (f(s x) = s**k f(x), with f(x)
+# at unit scale checked against references in the module's own tests) or against a
+# 40-digit mpmath evaluation of the definition.
+SCALE = {"huge": 1e300, "tiny": 1e-300}
+
+
+def _law(*degrees: float) -> Callable[..., list[np.ndarray]]:
+    """Each float output scales as s**k (one degree per output, in _floats order)."""
+
+    def expected(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+        with np.errstate(over="ignore", under="ignore"):
+            return [np.asarray(b) * np.float64(s) ** k for b, k in
+                    zip(_floats(base), degrees, strict=True)]
+
+    return expected
+
+
+def _mp_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row softmax of float logits at 40 digits (any exponent range)."""
+    with mpmath.workdps(40):
+        rows = []
+        for row in np.atleast_2d(logits):
+            e = [mpmath.exp(mpmath.mpf(float(v))) for v in row]
+            total = mpmath.fsum(e)
+            rows.append([float(v / total) for v in e])
+    return np.array(rows).reshape(np.shape(logits))
+
+
+def _mp_taylor(x: float, n: int) -> mpmath.mpf:
+    z = mpmath.mpf(float(x))
+    return mpmath.fsum(z**k / mpmath.factorial(k) for k in range(n + 1))
+
+
+def _softmax_reference(arg: str) -> Callable[..., list[np.ndarray]]:
+    def expected(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+        return [_mp_softmax(np.asarray(kwargs[arg], dtype=float))]
+
+    return expected
+
+
+def _attention_reference(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+    q, k, v = (np.asarray(kwargs[a], dtype=float) for a in ("q", "k", "v"))
+    with mpmath.workdps(40):
+        scale = 1 / mpmath.sqrt(q.shape[-1])
+        logits = [[scale * mpmath.fsum(mpmath.mpf(a) * mpmath.mpf(b) for a, b in zip(qi, kj))
+                   for kj in k] for qi in q]
+        weights = []
+        for row in logits:
+            top = max(row)
+            e = [mpmath.exp(value - top) for value in row]
+            weights.append([value / mpmath.fsum(e) for value in e])
+        out = [[float(mpmath.fsum(w * mpmath.mpf(vj[c]) for w, vj in zip(wi, v)))
+                for c in range(v.shape[1])] for wi in weights]
+        return [np.array(out), np.array([[float(w) for w in wi] for wi in weights])]
+
+
+def _taylor_softmax_reference(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+    x, n = np.asarray(kwargs["x"], dtype=float), kwargs["n"]
+    with mpmath.workdps(40):
+        rows = []
+        for row in x:
+            f = [_mp_taylor(v, n) for v in row]
+            rows.append([float(value / mpmath.fsum(f)) for value in f])
+    return [np.array(rows)]
+
+
+def _taylor_cross_entropy_reference(base: Any, kwargs: dict[str, Any], s: float
+                                    ) -> list[np.ndarray]:
+    # loss mean_i -log(f_n(z_iy) / S_i); d/dz_ik = (f_{n-1}(z_ik) / S_i
+    # - [k = y] f_{n-1}(z_iy) / f_n(z_iy)) / m, since f_n' = f_{n-1}
+    z, labels, n = np.asarray(kwargs["logits"], dtype=float), kwargs["labels"], kwargs["n"]
+    with mpmath.workdps(40):
+        losses, grad = [], np.zeros_like(z)
+        for i, (row, y) in enumerate(zip(z, labels)):
+            f = [_mp_taylor(v, n) for v in row]
+            df = [_mp_taylor(v, n - 1) for v in row]
+            total = mpmath.fsum(f)
+            losses.append(-mpmath.log(f[y] / total))
+            for c in range(len(row)):
+                g = df[c] / total - (df[y] / f[y] if c == y else 0)
+                grad[i, c] = float(g / len(z))
+        return [np.array(float(mpmath.fsum(losses) / len(z))), grad]
+
+
+def _random_features_reference(base: Any, kwargs: dict[str, Any], s: float
+                               ) -> list[np.ndarray]:
+    x, w, b = (np.asarray(kwargs[a], dtype=float) for a in ("x", "weights", "bias"))
+    with mpmath.workdps(40):
+        return [np.array([[float(mpmath.tanh(mpmath.fsum(mpmath.mpf(p) * mpmath.mpf(q)
+                                                        for p, q in zip(xi, wj)) + bj))
+                           for wj, bj in zip(w, b)] for xi in x])]
+
+
+def _constant(*values: Any) -> Callable[..., list[np.ndarray]]:
+    def expected(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+        return [np.asarray(v(s) if callable(v) else v, dtype=float) for v in values]
+
+    return expected
+
+
+def _mp_log_softmax(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+    x = np.asarray(kwargs["x"], dtype=float)
+    with mpmath.workdps(40):
+        rows = []
+        for row in x:
+            total = mpmath.fsum(mpmath.exp(mpmath.mpf(float(v))) for v in row)
+            rows.append([float(mpmath.mpf(float(v)) - mpmath.log(total)) for v in row])
+    return [np.array(rows)]
+
+
+def _angle_ppf_tail(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+    # P_n(theta) = c_n theta**(n-1) / (n-1) (1 + O(theta**2)), theta ~ 1e-76 here
+    q, n = np.asarray(kwargs["q"], dtype=float), kwargs["n"]
+    with mpmath.workdps(40):
+        c_n = mpmath.gamma(mpmath.mpf(n) / 2) / (
+            mpmath.gamma(mpmath.mpf(n - 1) / 2) * mpmath.sqrt(mpmath.pi)
+        )
+        return [np.array([float(((n - 1) * mpmath.mpf(float(p)) / c_n) ** (mpmath.mpf(1) / (n - 1)))
+                          for p in q])]
+
+
+def _importance_weights_reference(base: Any, kwargs: dict[str, Any], s: float
+                                  ) -> list[np.ndarray]:
+    d, prior = np.asarray(kwargs["d"], dtype=float), kwargs["prior_test"]
+    with mpmath.workdps(40):
+        return [np.array([float(mpmath.mpf(float(v)) / (1 - mpmath.mpf(float(v)))
+                                * (1 - mpmath.mpf(prior)) / mpmath.mpf(prior)) for v in d])]
+
+
+def _tanh_correlation_reference(base: Any, kwargs: dict[str, Any], s: float
+                                ) -> list[np.ndarray]:
+    # slope at 0: E[tanh(z) z]**2 / E[tanh(z)**2] (q = gain = 1); the cubic term is
+    # 1e-600 relative here
+    with mpmath.workdps(30):
+        density = lambda z: mpmath.exp(-z * z / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
+        line = [-mpmath.inf, 0, mpmath.inf]
+        first = mpmath.quad(lambda z: mpmath.tanh(z) * z * density(z), line)
+        second = mpmath.quad(lambda z: mpmath.tanh(z) ** 2 * density(z), line)
+        slope = float(first**2 / second)
+    return [slope * np.asarray(kwargs["c"], dtype=float)]
+
+
+def _gaussian_gram(x: np.ndarray, s: float) -> np.ndarray:
+    """exp(-(x_i - x_j)**2) for distinct data scaled by s = 1e+-300: the exponent is
+    1e+-600 times a number of order one, so the kernel is exactly 1 (tiny) or, off the
+    diagonal, exactly 0 (huge)."""
+    n = len(np.asarray(x))
+    return np.eye(n) if s > 1 else np.ones((n, n))
+
+
+def _hsic_fixed_bandwidth(arg: str) -> Callable[..., list[np.ndarray]]:
+    """Biased HSIC tr(K H L H) / n**2 when one argument is scaled (bandwidths 1)."""
+
+    def expected(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+        if s < 1:  # a constant kernel: H K H = 0, so HSIC is O(1e-600), 0 in float64
+            return [np.array(0.0)]
+        other = "y" if arg == "x" else "x"
+        scaled = _gaussian_gram(kwargs[arg], s)
+        v = np.asarray(kwargs[other], dtype=float)
+        unscaled = np.exp(-((v[:, None] - v[None, :]) ** 2))
+        n = len(v)
+        centring = np.eye(n) - 1 / n
+        return [np.array(np.trace(scaled @ centring @ unscaled @ centring) / n**2)]
+
+    return expected
+
+
+def _shape_of(arg: str, value: float) -> Callable[..., list[np.ndarray]]:
+    """A constant result with the shape of the argument (the true value rounds to it)."""
+
+    def expected(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+        return [np.full(np.shape(kwargs[arg]), value)]
+
+    return expected
+
+
+#: (row, argument) -> the right value of an accepted 1e+-300 call
+SCALE_REFERENCES: dict[tuple[str, str], Callable[..., list[np.ndarray]]] = {
+    ("lib.adversarial_validation.effective_sample_size", "w"): _law(0),
+    ("lib.adversarial_validation.pareto_smooth_weights", "w"): _law(1, 0),
+    ("lib.adversarial_validation.truncate_weights", "w"): _law(1),
+    ("lib.adversarial_validation.weighted_mean", "values"): _law(1, 1),
+    ("lib.adversarial_validation.weighted_mean", "weights"): _law(0, 0),
+    ("lib.angles.angle_between", "x"): _law(0),
+    ("lib.angles.angle_between", "y"): _law(0),
+    ("lib.attention.attention", "q"): _attention_reference,
+    ("lib.attention.attention", "k"): _attention_reference,
+    ("lib.attention.attention", "v"): _law(1, 0),
+    ("lib.attention.softmax", "x"): _softmax_reference("x"),
+    ("lib.gaussian.sqrtm_psd", "a"): _law(0.5),
+    ("lib.hsic.distance_kernel", "x"): _law(1),
+    ("lib.hsic.hsic_linear_time", "x"): _law(0, 0),
+    ("lib.hsic.hsic_linear_time", "y"): _law(0, 0),
+    ("lib.hsic.hsic_test", "x"): _law(0, 0, 0),
+    ("lib.hsic.hsic_test", "y"): _law(0, 0, 0),
+    ("lib.hsic.median_bandwidth", "x"): _law(1),
+    ("lib.initialization.forward_norm_ratios", "x"): _law(0),
+    ("lib.initialization.gram_spectrum", "W"): _law(2),
+    # x = [0.5, 1] * s with ratio 1/2: support [0.086, 2.91], so both points lie beyond
+    # it (cdf 1, density 0) or below it (cdf 0, density 0)
+    ("lib.initialization.marchenko_pastur_cdf", "x"): _constant(lambda s: [float(s > 1)] * 2),
+    ("lib.initialization.marchenko_pastur_pdf", "x"): _constant([0.0, 0.0]),
+    # tanh: E tanh(sqrt(q) z)**2 = q - 2 q**2 + ..., so gain * q to 1e-300 relative
+    ("lib.initialization.mean_field_length_map", "q"): _constant(lambda s: [s]),
+    ("lib.initialization.variance_with_standard_error", "sample"): _law(2, 2),
+    ("lib.regularization.power_iteration", "u0"): _law(0, 0),
+    ("lib.regularization.random_features", "x"): _random_features_reference,
+    ("lib.regularization.random_features", "weights"): _random_features_reference,
+    ("lib.regularization.random_features", "bias"): _random_features_reference,
+    ("lib.regularization.softmax", "z"): _softmax_reference("z"),
+    ("lib.taylor.taylor_softmax", "x"): _taylor_softmax_reference,
+    ("lib.taylor.taylor_cross_entropy", "logits"): _taylor_cross_entropy_reference,
+    ("lib.adversarial_validation.importance_weights", "d"): _importance_weights_reference,
+    # theta ~ 1e-300, n = 5: the density ~ theta**3 and the cdf ~ theta**4 are below the
+    # float64 range; the tail is 1 - O(delta), the Chernoff bound 2 exp(-O(delta**2))
+    # and the Chebyshev bound 1 / (n sin(delta)**2) ~ 1e599, beyond it (+inf)
+    ("lib.angles.angle_cdf", "theta"): _shape_of("theta", 0.0),
+    ("lib.angles.angle_pdf", "theta"): _shape_of("theta", 0.0),
+    ("lib.angles.angle_ppf", "q"): _angle_ppf_tail,
+    ("lib.angles.angle_tail", "delta"): _shape_of("delta", 1.0),
+    ("lib.angles.tail_bounds", "delta"): lambda base, kwargs, s: [
+        np.full(2, np.inf), np.full(2, 2.0)],
+    ("lib.attention.log_softmax", "x"): _mp_log_softmax,
+    ("lib.attention.row_softmax_mix", "m"): _softmax_reference("m"),
+    ("lib.attention.multi_head_attention", "wv"): _law(1, 0),
+    ("lib.attention.multi_head_attention", "wo"): _law(1, 0),
+    ("lib.attention.talking_heads_attention", "wv"): _law(1, 0),
+    ("lib.attention.talking_heads_attention", "post_softmax_mix"): _law(1, 1),
+    # a fixed bandwidth of 1: the kernel of data ~1e-300 is 1 - O(1e-600), HSIC O(1e-600)
+    # distinct points: off the diagonal the kernel is exp(-1e600 O(1)) = 0 or
+    # exp(-1e-600 O(1)) = 1
+    ("lib.hsic.gaussian_kernel", "x"): lambda base, kwargs, s: [
+        np.eye(12) if s > 1 else np.ones((12, 12))],
+    ("lib.hsic.hsic", "x"): _hsic_fixed_bandwidth("x"),
+    ("lib.hsic.hsic", "y"): _hsic_fixed_bandwidth("y"),
+    ("lib.hsic.hsic_gram", "K"): _law(1),
+    ("lib.hsic.hsic_gram", "L"): _law(1),
+    ("lib.hsic.linear_kernel", "x"): _law(2),
+    ("lib.initialization.mean_field_correlation_map", "c"): _tanh_correlation_reference,
+    ("lib.taylor.taylor_exp", "x"): _shape_of("x", 1.0),
+    ("lib.taylor.monotone_taylor_exp", "x"): _shape_of("x", 1.0),
+    # every confidence ~5e-301 falls in the first bin, whose accuracy is 1/2 (probs of
+    # 5e299 are refused: probabilities above 1)
+    ("lib.taylor.expected_calibration_error", "probs"): _constant(0.5),
+}
+
+#: Rows that accept 1e+-300 data where no reference is practical, and why
+SCALE_UNCHECKED = {
+    ("lib.adversarial_validation.fit_discriminator", "X_train"):
+        "an L2-penalised fit is not scale-equivariant: its right value at 1e300 is "
+        "another optimisation's result (checked finite and NaN-free only)",
+    ("lib.adversarial_validation.fit_discriminator", "X_test"):
+        "as for X_train",
+    ("lib.adversarial_validation.fit_logistic", "X"): "refuses both scales (singular fit)",
+    ("lib.adversarial_validation.resample_validation", "weights"):
+        "returns indices, compared exactly with the unit-scale draw below",
+    ("lib.angles.sharp_tail_bound", "delta"): "a bound, not a value: checked finite only",
+    ("lib.attention.talking_heads_attention", "wo"):
+        "refused: the row's wo is None, so its scaled copy is 0-d",
+}
+#: Accepted at 1e-300, but the right value is not checked yet (issue 29 continues): each
+#: needs an independent evaluation of a whole model (attention layers, a trained
+#: classifier, a penalty and its gradients); until then finite and NaN-free only
+SCALE_NOT_YET = {
+    ("lib.attention.low_rank_attention_loss", "q"),
+    ("lib.attention.low_rank_attention_loss", "k"),
+    ("lib.attention.multi_head_attention", "x"),
+    ("lib.attention.multi_head_attention", "wq"),
+    ("lib.attention.multi_head_attention", "wk"),
+    ("lib.attention.talking_heads_attention", "x"),
+    ("lib.attention.talking_heads_attention", "wq"),
+    ("lib.attention.talking_heads_attention", "wk"),
+    ("lib.attention.talking_heads_attention", "pre_softmax_mix"),
+    ("lib.attention.talking_heads_loss", "params"),
+    ("lib.regularization.RandomFeatureClassifier", "weights"),
+    ("lib.regularization.RandomFeatureClassifier", "bias"),
+    ("lib.regularization.RandomFeatureClassifier", "coef"),
+    ("lib.regularization.RandomFeatureClassifier", "intercept"),
+    ("lib.regularization.RandomFeatureClassifier.input_gradient_kl", "x"),
+    ("lib.regularization.RandomFeatureClassifier.predict_proba", "x"),
+    ("lib.regularization.fisher_penalty_and_gradients", "x"),
+    ("lib.regularization.hvp_finite_difference", "x"),
+    ("lib.regularization.hvp_finite_difference", "u"),
+    ("lib.regularization.objective_and_gradients", "x_lab"),
+    ("lib.regularization.objective_and_gradients", "x_pert"),
+    ("lib.regularization.train_random_feature_classifier", "x_lab"),
+    ("lib.regularization.train_random_feature_classifier", "x_unlab"),
+    ("lib.regularization.vat_perturbation", "x"),
+    ("lib.taylor.fit_linear_classifier", "features"),
+}
+
+
+def test_every_accepted_scale_has_a_reference() -> None:
+    accepted = {(key, arg) for key, row in ROWS.items() for arg, classes in row.ok.items()
+                if classes & ARR_SCALE}
+    assert accepted == set(SCALE_REFERENCES) | set(SCALE_UNCHECKED) | SCALE_NOT_YET
+    assert not set(SCALE_REFERENCES) & SCALE_NOT_YET
+
+
+def _check_scale_reference(key: str, arg: str, cls: str, kwargs: dict[str, Any],
+                           result: Any) -> None:
+    row = ROWS[key]
+    base = row.fn(**_fresh(row.valid))
+    if (key, arg) == ("lib.adversarial_validation.resample_validation", "weights"):
+        np.testing.assert_array_equal(result, base)
+        return
+    reference = SCALE_REFERENCES.get((key, arg))
+    if reference is None:
+        return
+    got = _floats(result)
+    want = reference(base, kwargs, SCALE[cls])
+    assert len(got) == len(want), f"{key}: {len(got)} outputs, reference has {len(want)}"
+    for index, (g, w) in enumerate(zip(got, want, strict=True)):
+        # 1e-9: rounding of the scaled data; 1e-310: a subnormal result's granularity
+        np.testing.assert_allclose(
+            g, w, rtol=1e-9, atol=1e-310, err_msg=f"{key}({arg}=<{cls}>) output {index}"
+        )
+
+
 @pytest.mark.parametrize(("key", "arg", "cls"), CASES)
 def test_bad_input(key: str, arg: str, cls: str) -> None:
     row = ROWS[key]
@@ -720,6 +1042,8 @@ def test_bad_input(key: str, arg: str, cls: str) -> None:
         assert not np.any(np.isnan(arr)), f"{key}({arg}=<{cls}>) returned NaN"
         if cls in ARR_SCALE and arg not in row.infinite:  # right or refused, never inf
             assert np.all(np.isfinite(arr)), f"{key}({arg}=<{cls}>) returned inf"
+    if cls in ARR_SCALE:
+        _check_scale_reference(key, arg, cls, kwargs, result)
     if cls == "bool":
         as_float = _fresh(row.valid)
         as_float[arg] = np.asarray(kwargs[arg], dtype=float)

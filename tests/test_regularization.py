@@ -31,6 +31,17 @@ def test_hvp_exact_for_quadratic() -> None:
     np.testing.assert_allclose(reg.hvp_finite_difference(_quadratic_grad(h), x, u, 0.5), h @ u)
 
 
+def test_hvp_refuses_a_step_lost_in_rounding() -> None:
+    # x = 1e300, xi u = 1e-3: x + xi u == x, so the difference would be exactly 0
+    h = _sym(0)
+    with pytest.raises(ValueError, match="xi \\* u is lost in rounding next to x"):
+        reg.hvp_finite_difference(_quadratic_grad(h), np.full(4, 1e300), np.ones(4), 1e-3)
+    # one coordinate moved is enough (the others have u = 0 there)
+    u = np.array([0.0, 0.0, 0.0, 1.0])
+    got = reg.hvp_finite_difference(_quadratic_grad(h), np.ones(4), u, 0.5)
+    np.testing.assert_allclose(got, h @ u)
+
+
 def test_hvp_vat_form_and_first_order_error() -> None:
     # l(x) = sum(x^3)/6: grad = x^2/2, H = diag(x), l'''[u, u] = u^2.
     grad = lambda x: x**2 / 2  # noqa: E731

@@ -239,6 +239,9 @@ def test_ece_known_values() -> None:
     want = (2 * 0.4 + 0.4 + 0.3) / 4
     assert expected_calibration_error(p, y) == pytest.approx(want, rel=1e-14)
     assert expected_calibration_error(np.eye(3), np.arange(3)) == 0.0
+    # a confidence above 1 has no bin: refused, not binned into the last one
+    with pytest.raises(ValueError, match=r"probs must lie in \[0, 1\]"):
+        expected_calibration_error(np.array([[5e299, 0.0]]), np.array([0]))
 
 
 def test_ece_confidence_on_an_edge_stays_in_the_lower_bin() -> None:
@@ -426,3 +429,127 @@ def test_cross_entropy_log_domain_matches_the_direct_formula(n: int, monotone: b
     logged = _taylor_cross_entropy_log(z, np.maximum(z, x_star), y, n, x_star)
     assert logged[0] == pytest.approx(direct[0], rel=1e-14)
     np.testing.assert_allclose(logged[1], direct[1], rtol=1e-12, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------
+# Cases found by mutation testing (make mutation)
+# ---------------------------------------------------------------------------
+
+
+def test_ece_bins_are_tenths_from_the_bottom_to_the_top() -> None:
+    # opposite gaps in neighbouring bins add in absolute value; merged they would cancel
+    def ece(confidences, correct):
+        p = np.array([[c, 0.0] for c in confidences])
+        return expected_calibration_error(p, np.where(correct, 0, 1))
+
+    # (0.8, 0.9] and (0.9, 1]: (|1 - 0.85| + |0 - 0.95|) / 2
+    assert ece([0.85, 0.95], [True, False]) == pytest.approx(0.55, rel=1e-14)
+    # [0, 0.1] and (0.1, 0.2]
+    assert ece([0.05, 0.15], [True, False]) == pytest.approx(0.55, rel=1e-14)
+    # one example is enough; an empty batch and negative labels are refused
+    assert ece([0.7], [True]) == pytest.approx(0.3, rel=1e-14)
+    with pytest.raises(ValueError, match="m >= 1"):
+        expected_calibration_error(np.zeros((0, 2)), np.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match="labels must lie in"):
+        expected_calibration_error(np.full((1, 2), 0.5), np.array([-1]))
+
+
+def test_fit_defaults_and_edge_shapes() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 2))
+    y = (X[:, 0] + 0.3 * rng.normal(size=30) > 0).astype(int)
+    W, b = fit_linear_classifier(X, y)
+    W2, b2 = fit_linear_classifier(X, y, 2, monotone=False, l2=1e-3)
+    np.testing.assert_array_equal(W, W2)
+    np.testing.assert_array_equal(b, b2)
+    assert W.shape == (2, 2) and b.shape == (2,)
+    # no penalty, one feature, one example: all accepted
+    assert fit_linear_classifier(X[:, :1], y, l2=0.0)[0].shape == (1, 2)
+    assert fit_linear_classifier(X[:1], y[:1])[0].shape == (2, 2)
+    # odd orders (f_n can be negative) and negative labels are refused
+    with pytest.raises(ValueError, match="n"):
+        fit_linear_classifier(X, y, 3)
+    with pytest.raises(ValueError, match="labels"):
+        fit_linear_classifier(X, -y)
+
+
+def test_fit_is_converged_to_its_stated_tolerance() -> None:
+    # the docstring promises L-BFGS-B with gradient tolerance 1e-9 (not SciPy's 1e-5)
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(60, 3))
+    y = (X @ [1.0, -1.0, 0.5] + 0.5 * rng.normal(size=60) > 0).astype(int)
+    W, b = fit_linear_classifier(X, y, 4, l2=1e-2)
+    _, grad = taylor_cross_entropy(X @ W + b, y, 4)
+    assert np.max(np.abs(X.T @ grad + 1e-2 * W)) < 1e-7
+    assert np.max(np.abs(grad.sum(0))) < 1e-7
+
+
+def test_fit_monotone_flag_is_used() -> None:
+    # logits far below the minimiser x* = -1.6 (n = 2 has x* = -1) are clamped only
+    # with monotone=True, which changes the fitted model
+    rng = np.random.default_rng(5)
+    X = 6.0 * rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    plain = fit_linear_classifier(X, y, 2, l2=1e-2)[0]
+    clamped = fit_linear_classifier(X, y, 2, monotone=True, l2=1e-2)[0]
+    assert np.max(np.abs(plain - clamped)) > 1e-3
+
+
+def test_scalar_results_are_numpy_floats_and_odd_orders_are_refused() -> None:
+    assert type(monotone_taylor_exp(0.5, 4)) is np.float64
+    assert type(taylor_exp(0.5, 3)) is np.float64
+    with pytest.raises(ValueError, match="n"):
+        monotone_taylor_exp(0.5, 3)
+
+
+def test_cross_entropy_defaults_and_refusals() -> None:
+    z = np.array([[0.3, -1.2, 2.0], [1.0, 0.0, -0.5]])
+    y = np.array([2, 0])
+    np.testing.assert_array_equal(taylor_cross_entropy(z, y)[1], taylor_cross_entropy(z, y, 2)[1])
+    with pytest.raises(ValueError, match="logits"):
+        taylor_cross_entropy(np.zeros((0, 3)), np.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match="labels"):
+        taylor_cross_entropy(z, np.array([2, -1]))
+
+
+def test_exact_softmax_cross_entropy_with_rows_far_apart() -> None:
+    # n=None: each row is shifted by its own maximum (a global shift would underflow
+    # the first row, a sum instead of a difference would overflow the second)
+    z = np.array([[0.0, 1.0], [1000.0, 1001.0]])
+    y = np.array([0, 1])
+    loss, grad = taylor_cross_entropy(z, y, None)
+    log_p = [-np.log1p(np.e), -np.log1p(np.exp(-1.0))]
+    assert loss == pytest.approx(-np.mean(log_p), rel=1e-14)
+    assert np.all(np.isfinite(grad))
+
+
+def test_taylor_softmax_rows_of_very_different_size() -> None:
+    # each row is rescaled by its own largest |x|: one global scale would flush the
+    # small row's polynomial values to 0 (0 / 0)
+    x = np.array([[1e200, -1e200], [0.5, -0.2]])
+    got = taylor_softmax(x, 2)
+    with mpmath.workdps(30):
+        f = [1 + mpmath.mpf(v) + mpmath.mpf(v) ** 2 / 2 for v in (0.5, -0.2)]
+        want = [float(v / sum(f)) for v in f]
+    np.testing.assert_allclose(got[1], want, rtol=1e-14)
+    np.testing.assert_allclose(got[0], [0.5, 0.5], rtol=1e-14)  # x**2 / 2 dominates both
+    assert got.dtype == np.float64
+    # inside the remainder region too (n = 6, logits between -12 and -1/2)
+    inside = taylor_softmax(np.array([[-3.0, -7.0, 0.2]]), 6)
+    assert inside.dtype == np.float64
+
+
+def test_taylor_exp_refusals_name_the_offending_value() -> None:
+    with pytest.raises(ValueError, match="1e\\+300"):
+        taylor_exp(np.array([-1e300]), 3)
+    with pytest.raises(ValueError, match="1e\\+300"):
+        taylor_exp(1e300, 170)
+
+
+def test_taylor_exp_far_left_of_the_remainder_region() -> None:
+    # x <= -2n is Horner's (every term has the sign of x**n, nothing cancels): at
+    # n = 150, x = -435 the value is about 1e133, which the remainder form would
+    # overflow computing
+    for n, x in ((150, -435.0), (20, -58.0), (4, -11.6)):
+        want = float(mp_f(x, n))
+        assert taylor_exp(x, n) == pytest.approx(want, rel=remainder_bound(n))
