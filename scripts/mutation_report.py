@@ -68,6 +68,22 @@ class _BlankMessages(ast.NodeTransformer):
             node.exc.keywords = []
         return node
 
+    def visit_For(self, node: ast.For) -> ast.AST:
+        # for name, value in (("x", x), ("y", y)): the strings only name arguments
+        target = node.target
+        if (
+            isinstance(target, ast.Tuple)
+            and target.elts
+            and isinstance(target.elts[0], ast.Name)
+            and target.elts[0].id == "name"
+            and isinstance(node.iter, (ast.Tuple, ast.List))
+        ):
+            for pair in node.iter.elts:
+                if isinstance(pair, ast.Tuple) and pair.elts and _is_message_argument(pair.elts[0]):
+                    pair.elts[0] = ast.Constant("<message>")
+        self.generic_visit(node)
+        return node
+
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
         callee = node.func

@@ -10,7 +10,7 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 from lib import initialization as init
 
@@ -556,6 +556,122 @@ def test_tanh_correlation_map_is_relatively_accurate_at_tiny_cosines(q: float) -
     np.testing.assert_allclose(got, _tanh_correlation_slope(q) * c, rtol=1e-12, atol=0)
     # odd in c, and continuous where the series hands over to the grid
     np.testing.assert_array_equal(init.mean_field_correlation_map(-c, "tanh", q=q), -got)
+    # against the Mehler series through c**9 with 30-digit coefficients, where the
+    # c**3 and c**5 terms matter most (just below the switch)
+    with mpmath.workdps(30):
+        s = mpmath.sqrt(q)
+        density = lambda z: mpmath.exp(-z * z / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
+        line = [-mpmath.inf, 0, mpmath.inf]
+
+        def hermite(k, z):
+            return mpmath.hermite(k, z / mpmath.sqrt(2)) * mpmath.mpf(2) ** (-mpmath.mpf(k) / 2)
+
+        second = mpmath.quad(lambda z: mpmath.tanh(s * z) ** 2 * density(z), line)
+        c0 = mpmath.mpf(9.99e-4)
+        series = sum(
+            mpmath.quad(lambda z: mpmath.tanh(s * z) * hermite(k, z) * density(z), line) ** 2
+            / mpmath.factorial(k) * c0**k
+            for k in (1, 3, 5, 7, 9)
+        )
+        want = float(series / second)
+    got_edge = init.mean_field_correlation_map(np.array([9.99e-4]), "tanh", q=q)[0]
+    assert got_edge == pytest.approx(want, rel=2e-15)
     sides = np.array([1e-3 - 1e-9, 1e-3 + 1e-9])
     ratio = init.mean_field_correlation_map(sides, "tanh", q=q) / sides
     assert ratio[1] == pytest.approx(ratio[0], rel=1e-12)
+
+
+# -- cases found by mutation testing (make mutation) ------------------------------
+
+
+@pytest.mark.parametrize("m", [40, 3000])
+def test_log_gain_moments_relu_at_large_width(m: int) -> None:
+    # the binomial weights C(m, k) 2**-m overflow exp() unless formed in logs (at m =
+    # 3000 C(m, m/2) is 1e901); scipy's binomial pmf is the independent reference
+    k = np.arange(1, m + 1)
+    weights = stats.binom(m, 0.5).pmf(k)
+    weights = weights / weights.sum()
+    means = math.log(2.0 * 0.7) + special.digamma(k / 2.0)
+    mean = float(weights @ means)
+    var = float(weights @ (special.polygamma(1, k / 2.0) + (means - mean) ** 2))
+    got = init.log_gain_moments(m, 0.7, "relu")
+    assert got == pytest.approx((mean, var), rel=1e-10)
+
+
+@pytest.mark.parametrize("dist", ["uniform", "rademacher", "exponential", "student_t"])
+def test_sampled_weights_have_mean_zero_and_the_scheme_variance(dist: str) -> None:
+    # 4e5 draws: the standard error of the sample variance is sigma^2 sqrt((kappa - 1)
+    # / 4e5), under 0.3 % for every law here (kappa <= 9); the band is 2 %
+    rng = np.random.default_rng(2024)
+    w = init.sample_weights((400, 1000), "fan_in", rng, dist)
+    sigma2 = 1 / 1000
+    assert abs(w.mean()) < 5 * math.sqrt(sigma2 / w.size)
+    assert w.var() == pytest.approx(sigma2, rel=0.02)
+
+
+def test_wide_batches_of_gram_spectra_and_orthogonal_matrices() -> None:
+    # batch (2, 3) of 2 x 5 matrices: no batch axis has the size of a matrix axis
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(2, 3, 2, 5))
+    spectrum = init.gram_spectrum(w)
+    assert spectrum.shape == (2, 3, 5)
+    np.testing.assert_array_equal(spectrum[..., :3], 0.0)  # rank 2: three exact zeros
+    np.testing.assert_allclose(
+        spectrum[..., 3:], np.sort(np.linalg.eigvalsh(w @ np.swapaxes(w, -1, -2)), -1),
+        rtol=1e-12,
+    )
+    q = init.sample_orthogonal((2, 3, 2, 5), rng)
+    assert q.shape == (2, 3, 2, 5)
+    np.testing.assert_allclose(q @ np.swapaxes(q, -1, -2), np.broadcast_to(np.eye(2), (2, 3, 2, 2)),
+                               atol=1e-14)
+
+
+def test_entry_expectation_odd_moments_vanish() -> None:
+    w, c = sp.symbols("w c")
+    s2, kappa = sp.symbols("sigma2 kappa", positive=True)
+    assert init.entry_expectation(c * w**3 + w, [w], s2, kappa) == 0
+    assert sp.simplify(init.entry_expectation(w**4 + c * w**2, [w], s2, kappa)
+                       - (kappa * s2**2 + c * s2)) == 0
+
+
+def test_forward_norm_ratios_defaults_and_law() -> None:
+    x = np.ones(6)
+    args = (x, 3, "fan_in", "linear")
+    plain = init.forward_norm_ratios(*args, np.random.default_rng(1))
+    explicit = init.forward_norm_ratios(*args, np.random.default_rng(1), dist="normal", trials=1)
+    np.testing.assert_array_equal(plain, explicit)
+    signs = init.forward_norm_ratios(*args, np.random.default_rng(1), dist="rademacher")
+    assert not np.array_equal(plain, signs)
+
+
+@pytest.mark.parametrize("ratio", [0.5, 2.0])
+def test_marchenko_pastur_cdf_is_the_atom_plus_the_integrated_density(ratio: float) -> None:
+    # independent of the closed form: quadrature of the density, plus the atom at 0
+    a, b, atom = init.marchenko_pastur_support(ratio)
+    points = np.array([0.0, a / 2, a, a + 0.3 * (b - a), a + 0.9 * (b - a), b, 2 * b])
+    want = [
+        atom + (integrate.quad(lambda t: float(init.marchenko_pastur_pdf(t, ratio)), a, min(p, b),
+                               limit=200)[0] if p > a else 0.0)
+        for p in points
+    ]
+    np.testing.assert_allclose(init.marchenko_pastur_cdf(points, ratio), want, rtol=1e-9, atol=1e-12)
+
+
+def test_documented_defaults_limits_and_exact_shapes() -> None:
+    x = np.array([0.3, -0.1])
+    assert init.mean_field_correlation_map(x, "tanh") == pytest.approx(
+        init.mean_field_correlation_map(x, "tanh", q=1.0, gain=1.0), rel=0)
+    assert init.mean_field_length_map(x**2, "tanh") == pytest.approx(
+        init.mean_field_length_map(x**2, "tanh", gain=1.0), rel=0)
+    # gain * q <= 100 is accepted, as documented
+    assert np.isfinite(init.mean_field_length_map(100.0, "tanh"))
+    assert init.norm_ratio_moments((3, 4), 0.5) == init.norm_ratio_moments((3, 4), 0.5, "normal")
+    for f in (lambda s: init.gram_mse(s, 0.5), lambda s: init.norm_ratio_moments(s, 0.5)):
+        with pytest.raises(ValueError, match=r"shape must be \(m, n\)"):
+            f((2, 3, 4))
+    # an input vector at any scale gives the same moments (it is rescaled first)
+    v = np.array([1.0, -2.0, 0.5, 3.0])
+    assert init.norm_ratio_moments((3, 4), 0.5, x=1e200 * v) == pytest.approx(
+        init.norm_ratio_moments((3, 4), 0.5, x=v), rel=1e-14)
+    # an empty batch of matrices has an empty spectrum
+    assert init.gram_spectrum(np.zeros((2, 0, 3, 3))).shape == (2, 0, 3)

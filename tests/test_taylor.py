@@ -553,3 +553,12 @@ def test_taylor_exp_far_left_of_the_remainder_region() -> None:
     for n, x in ((150, -435.0), (20, -58.0), (4, -11.6)):
         want = float(mp_f(x, n))
         assert taylor_exp(x, n) == pytest.approx(want, rel=remainder_bound(n))
+
+
+def test_integer_input_and_probability_range() -> None:
+    np.testing.assert_array_equal(taylor_exp(np.array([1, 2]), 3), taylor_exp([1.0, 2.0], 3))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"probs must lie in \[0, 1\]"):
+            expected_calibration_error(np.array([[bad, 0.2]]), np.array([0]))
+    with pytest.raises(ValueError, match="features"):
+        fit_linear_classifier(np.zeros((0, 2)), np.zeros(0, dtype=int))
