@@ -284,3 +284,89 @@ def test_weighted_mean_is_scale_equivariant_at_extreme_scales() -> None:
         scaled = weighted_mean(values * s, weights)
         assert scaled[0] == pytest.approx(mean * s, rel=1e-14)
         assert scaled[1] == pytest.approx(error * s, rel=1e-14)
+
+
+# -- cases found by mutation testing (make mutation) --------------------------------
+
+
+def test_weighted_mean_standard_error_with_unequal_weights() -> None:
+    # sqrt(sum w_i^2 (f_i - mean)^2) / sum w_i, by hand in exact fractions
+    from fractions import Fraction
+
+    f = [Fraction(1), Fraction(4), Fraction(-2)]
+    w = [Fraction(1), Fraction(3), Fraction(2)]
+    total = sum(w)
+    mean = sum(a * b for a, b in zip(w, f)) / total
+    variance = sum(b * b * (a - mean) ** 2 for a, b in zip(f, w)) / total**2
+    got_mean, got_se = weighted_mean([1.0, 4.0, -2.0], [1.0, 3.0, 2.0])
+    assert got_mean == pytest.approx(float(mean), rel=1e-15)
+    assert got_se == pytest.approx(float(variance) ** 0.5, rel=1e-15)
+
+
+def test_fit_logistic_is_the_unpenalised_maximum_likelihood() -> None:
+    # Newton's method on the exact log-likelihood (independent of scikit-learn), and
+    # standard errors from the inverse Fisher information Z^T diag(s (1 - s)) Z
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(200, 2))
+    y = (rng.uniform(size=200) < expit(0.4 + x @ [1.2, -0.7])).astype(int)
+    z = np.hstack([np.ones((200, 1)), x])
+    beta = np.zeros(3)
+    for _ in range(50):
+        s = expit(z @ beta)
+        information = z.T @ (z * (s * (1 - s))[:, None])
+        beta = beta + np.linalg.solve(information, z.T @ (y - s))
+    s = expit(z @ beta)
+    se = np.sqrt(np.diag(np.linalg.inv(z.T @ (z * (s * (1 - s))[:, None]))))
+    params, got_se = fit_logistic(x, y)
+    # scikit-learn's L-BFGS stops at a gradient of 1e-4 (its default tol): the
+    # estimates agree to a few 1e-4 relative, far inside their standard errors
+    np.testing.assert_allclose(params, beta, rtol=2e-3)
+    np.testing.assert_allclose(got_se, se, rtol=2e-3)
+
+
+def test_fit_discriminator_folds_seeds_and_limits() -> None:
+    rng = np.random.default_rng(23)
+    train, test = rng.normal(size=(30, 2)), rng.normal(0.5, 1.0, size=(10, 2))
+    default = fit_discriminator(train, test, random_state=3)
+    np.testing.assert_array_equal(default, fit_discriminator(train, test, n_splits=5, random_state=3))
+    # the number of folds is used, and two folds, as many folds as rows and a single
+    # test row are all allowed
+    assert not np.array_equal(default, fit_discriminator(train, test, n_splits=3, random_state=3))
+    assert fit_discriminator(train, test, n_splits=2, random_state=3).shape == (30,)
+    assert fit_discriminator(train[:4], test[:1], n_splits=4, random_state=3).shape == (4,)
+    # the seed reaches a model that takes one (a tree), so two runs agree
+    tree = DecisionTreeClassifier(max_features=1)
+    first = fit_discriminator(train, test, model=tree, random_state=4)
+    np.testing.assert_array_equal(first, fit_discriminator(train, test, model=tree, random_state=4))
+    # separable samples: probabilities are kept off 0 and 1 (the odds stay finite)
+    far = fit_discriminator(train, test + 50.0, model=DecisionTreeClassifier(), random_state=0)
+    assert far.min() == 1e-12
+    # and training rows sitting among the test rows are scored 1 - 1e-12, not 1
+    mixed = np.vstack([train, test[:5] + 50.0])
+    inside = fit_discriminator(mixed, test + 50.0, model=DecisionTreeClassifier(), random_state=0)
+    assert inside.max() == 1 - 1e-12
+    with pytest.raises(ValueError, match="n_splits must be at least 2"):
+        fit_discriminator(train, test, n_splits=1)
+
+
+@pytest.mark.parametrize("n", [25, 100, 400])
+def test_pareto_smoothing_replaces_the_tail_by_fitted_quantiles(n: int) -> None:
+    # M = ceil(min(0.2 n, 3 sqrt(n))) largest weights become the quantiles, at levels
+    # (i - 1/2) / M, of the generalised Pareto law fitted to their excesses over the
+    # (M+1)-th largest (Vehtari et al.); scipy's genpareto gives the quantiles here
+    from lib.adversarial_validation import _generalized_pareto_fit
+
+    w = np.random.default_rng(n).lognormal(0.0, 1.5, size=n)
+    smoothed, k_hat = pareto_smooth_weights(w)
+    m = int(np.ceil(min(0.2 * n, 3 * np.sqrt(n))))
+    order = np.argsort(w)
+    body, tail = order[:-m], order[-m:]
+    np.testing.assert_array_equal(smoothed[body], w[body])
+    scaled = w / w.max()
+    threshold = scaled[order[-m - 1]]
+    k, sigma = _generalized_pareto_fit(scaled[tail] - threshold)
+    assert k_hat == k
+    levels = (np.arange(m) + 0.5) / m
+    quantiles = stats.genpareto.ppf(levels, c=k, scale=sigma)
+    want = np.minimum(threshold + quantiles, 1.0) * w.max()
+    np.testing.assert_allclose(smoothed[tail], want, rtol=1e-12)
