@@ -34,6 +34,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from _references import tanh_correlation_slope
 from lib import adversarial_validation as AV
 from lib import angles as AN
 from lib import attention as AT
@@ -828,15 +829,8 @@ def _importance_weights_reference(base: Any, kwargs: dict[str, Any], s: float
 
 def _tanh_correlation_reference(base: Any, kwargs: dict[str, Any], s: float
                                 ) -> list[np.ndarray]:
-    # slope at 0: E[tanh(z) z]**2 / E[tanh(z)**2] (q = gain = 1); the cubic term is
-    # 1e-600 relative here
-    with mpmath.workdps(30):
-        density = lambda z: mpmath.exp(-z * z / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
-        line = [-mpmath.inf, 0, mpmath.inf]
-        first = mpmath.quad(lambda z: mpmath.tanh(z) * z * density(z), line)
-        second = mpmath.quad(lambda z: mpmath.tanh(z) ** 2 * density(z), line)
-        slope = float(first**2 / second)
-    return [slope * np.asarray(kwargs["c"], dtype=float)]
+    # slope at 0 (q = gain = 1); the cubic term is 1e-600 relative here
+    return [tanh_correlation_slope() * np.asarray(kwargs["c"], dtype=float)]
 
 
 def _gaussian_gram(x: np.ndarray, s: float) -> np.ndarray:

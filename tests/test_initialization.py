@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
+from _references import tanh_correlation_slope
 from lib import initialization as init
 
 SIZES = st.integers(min_value=1, max_value=64)
@@ -538,22 +539,12 @@ def test_variance_with_standard_error_is_scale_equivariant_at_extreme_scales() -
         assert scaled[1] == pytest.approx(error * s * s, rel=1e-14)
 
 
-def _tanh_correlation_slope(q: float) -> float:
-    """d/dc of the tanh correlation map at c = 0: E[tanh(s z) z]**2 / E[tanh(s z)**2]."""
-    with mpmath.workdps(30):
-        s = mpmath.sqrt(q)
-        density = lambda z: mpmath.exp(-z * z / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
-        first = mpmath.quad(lambda z: mpmath.tanh(s * z) * z * density(z), [-mpmath.inf, 0, mpmath.inf])
-        second = mpmath.quad(lambda z: mpmath.tanh(s * z) ** 2 * density(z), [-mpmath.inf, 0, mpmath.inf])
-        return float(first**2 / second)
-
-
 @pytest.mark.parametrize("q", [0.5, 1.0, 4.0])
 def test_tanh_correlation_map_is_relatively_accurate_at_tiny_cosines(q: float) -> None:
     # the 2-D grid alone returned -2.6e-19 at c = 0 and for every |c| < 1e-19
     c = np.array([1e-300, 1e-100, 1e-12, -1e-8, 0.0])
     got = init.mean_field_correlation_map(c, "tanh", q=q)
-    np.testing.assert_allclose(got, _tanh_correlation_slope(q) * c, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got, tanh_correlation_slope(q) * c, rtol=1e-12, atol=0)
     # odd in c, and continuous where the series hands over to the grid
     np.testing.assert_array_equal(init.mean_field_correlation_map(-c, "tanh", q=q), -got)
     # against the Mehler series through c**9 with 30-digit coefficients, where the
