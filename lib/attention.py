@@ -598,6 +598,8 @@ def fit_low_rank_attention(
     -------
     LowRankFit
         ``q``, ``k``, ``kl`` of the best start, all starts' KL and convergence flags.
+        Each start runs SciPy's L-BFGS-B with ``maxcor=20``, ``ftol=1e-15``,
+        ``gtol=1e-9`` and at most ``4 * max_iter`` evaluations.
 
     Notes
     -----
@@ -782,7 +784,9 @@ def fit_talking_heads(
     -------
     TalkingHeadsFit
         Per-head mean row KL, the mixes (``lambda``, and ``mu = softmax(M)``), Q, K,
-        the parameter count and every start's mean KL and convergence flag.
+        the parameter count and every start's mean KL and convergence flag. The
+        optimiser is that of :func:`fit_low_rank_attention`; random starts draw Q and
+        K from N(0, 1/d), lambda from N(0, 1/h) and M from N(0, 1).
 
     Notes
     -----

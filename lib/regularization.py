@@ -590,7 +590,11 @@ def train_random_feature_classifier(
     differentiating. For ``method="penalty"`` the smoothness term is instead
     its second-order value, ``weight * epsilon**2 / (2 d)`` times the penalty
     of :func:`fisher_penalty_and_gradients` on the unlabelled points, with no
-    target held fixed. Optimised by Adam with full batches.
+    target held fixed. Optimised by Adam with full batches (Kingma & Ba 2015:
+    ``beta1 = 0.9``, ``beta2 = 0.999``, ``1e-8`` added to the bias-corrected root
+    second moment), from zero ``coef`` and ``intercept``. The random features are
+    drawn first, ``weights = feature_scale * N(0, 1)`` of shape (n_features, d) and
+    then ``bias = U(-pi, pi) * feature_scale / 2``.
 
     Parameters
     ----------

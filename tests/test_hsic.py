@@ -287,6 +287,9 @@ def test_unit_scaling_keeps_the_smallest_subnormals() -> None:
     # and the median distance (5e-324) became 0
     x = np.array([0.0, 1.0, 5e-324, 5e-324, 5e-324])
     assert H.median_bandwidth(x) == 5e-324
+    # the same at the edge of the no-rescale window (largest entry 1.5 * 2**499)
+    x[1] = math.ldexp(1.5, 499)
+    assert H.median_bandwidth(x) == 5e-324
 
 
 def test_ordinary_results_are_bit_identical_to_a_direct_computation() -> None:
@@ -734,6 +737,10 @@ def test_block_test_arguments_reach_the_block_estimator() -> None:
     assert unshuffled[0] != pytest.approx(est, rel=1e-6)
     # identical blocks: zero standard error, no z-score
     same = np.tile(x[:50], (3, 1)), np.tile(y[:50], (3, 1))
+    with pytest.raises(ValueError, match="need at least 6 samples, got 5"):
+        H.hsic_test(x[:5], y[:5], method="gamma")
+    with pytest.raises(ValueError, match="need at least 6 samples, got 3"):
+        H.hsic_test(x[:3], y[:3], method="gamma")
     with pytest.raises(ValueError, match="block standard error is 0"):
         H.hsic_test(*same, method="block", block_size=50)
 
@@ -796,6 +803,15 @@ def test_kth_pair_difference_for_every_k(tied: bool) -> None:
     diffs = np.sort((xs[None, :] - xs[:, None])[np.triu_indices(40, 1)])
     got = [H._kth_pair_difference(xs, k) for k in range(diffs.size)]
     np.testing.assert_array_equal(got, diffs)
+
+
+def test_count_at_most_when_the_searchsorted_guess_falls_short() -> None:
+    # fl(xs[i] + t) rounds below xs[j] although fl(xs[j] - xs[i]) <= t: the guess misses
+    # pairs that the floating-point comparison counts (found by a random search)
+    xs = np.array([1.603889883650369e-17, 5.160390030914762e-17, 0.9999999999999999,
+                   0.9999999999999999, 1.0])
+    t = 3.556500147264393e-17
+    np.testing.assert_array_equal(H._count_at_most(xs, t), _brute_count(xs, t))
 
 
 def test_count_at_most_on_every_threshold_of_a_small_sample() -> None:

@@ -363,3 +363,242 @@ def test_kl_divergence_with_q_near_the_float64_minimum() -> None:
     # p / q overflows; log p - log q does not: KL = -log(q_0) for the subnormal q_0
     want = float(-mpmath.log(mpmath.mpf(1e-320)))
     assert reg.kl_divergence([1.0, 0.0], [1e-320, 1.0]) == pytest.approx(want, rel=1e-15)
+
+
+# -- the training loop, replayed from its documentation ------------------------------------
+def _adam_replay(x_lab, y, x_unlab, method, seed, *, n_features=100, feature_scale=1.0,
+                 epsilon=0.3, xi=1e-3, weight=1.0, l2=1e-3, steps=500, learning_rate=0.05):
+    """The documented algorithm written out with lib's public pieces."""
+    rng = np.random.default_rng(seed)
+    d, k = x_lab.shape[1], int(y.max()) + 1
+    weights = feature_scale * rng.standard_normal((n_features, d))
+    bias = rng.uniform(-np.pi, np.pi, n_features) * feature_scale / 2
+    coef, intercept = np.zeros((k, n_features)), np.zeros(k)
+    onehot = np.eye(k)[y]
+    m1 = [np.zeros_like(coef), np.zeros_like(intercept)]
+    m2 = [np.zeros_like(coef), np.zeros_like(intercept)]
+    for t in range(1, steps + 1):
+        model = reg.RandomFeatureClassifier(weights, bias, coef, intercept)
+        x_pert = target = None
+        if method in ("noise", "vat"):
+            target = model.predict_proba(x_unlab)
+            r = reg.vat_perturbation(lambda z: model.input_gradient_kl(z, target), x_unlab,
+                                     epsilon, xi, 1 if method == "vat" else 0, rng)
+            x_pert = x_unlab + r
+        _, g_coef, g_int = reg.objective_and_gradients(model, x_lab, onehot, x_pert, target,
+                                                       weight, l2)
+        if method == "penalty":
+            _, p_coef, p_int = reg.fisher_penalty_and_gradients(model, x_unlab)
+            g_coef = g_coef + weight * epsilon**2 / (2 * d) * p_coef
+            g_int = g_int + weight * epsilon**2 / (2 * d) * p_int
+        new = []
+        for i, (p, g) in enumerate(((coef, g_coef), (intercept, g_int))):
+            m1[i] = 0.9 * m1[i] + 0.1 * g
+            m2[i] = 0.999 * m2[i] + 0.001 * g * g
+            m_hat, v_hat = m1[i] / (1 - 0.9**t), m2[i] / (1 - 0.999**t)
+            new.append(p - learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8))
+        coef, intercept = new
+    return weights, bias, coef, intercept
+
+
+_TRAIN = np.random.default_rng(70)
+_TX = _TRAIN.normal(size=(12, 2))
+_TY = (_TX[:, 0] > 0).astype(int)
+_TU = _TRAIN.normal(size=(20, 2))
+
+
+@pytest.mark.parametrize("method", ["supervised", "noise", "penalty", "vat"])
+def test_training_is_the_documented_adam_loop(method: str) -> None:
+    got = reg.train_random_feature_classifier(_TX, _TY, _TU, method=method,
+                                              rng=np.random.default_rng(5), steps=12)
+    want = _adam_replay(_TX, _TY, _TU, method, 5, steps=12)
+    for name, value in zip(("weights", "bias", "coef", "intercept"), want):
+        np.testing.assert_allclose(getattr(got, name), value, rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+
+
+def test_training_hyper_parameters_reach_the_loop() -> None:
+    kw = dict(n_features=7, feature_scale=1.7, epsilon=0.6, xi=0.01, weight=2.5, l2=0.1,
+              steps=9, learning_rate=0.2)
+    for method in ("penalty", "vat"):
+        got = reg.train_random_feature_classifier(_TX, _TY, _TU, method=method,
+                                                  rng=np.random.default_rng(6), **kw)
+        want = _adam_replay(_TX, _TY, _TU, method, 6, **kw)
+        np.testing.assert_allclose(got.coef, want[2], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got.bias, want[1], rtol=1e-12)
+    # the smallest accepted sizes, and zero weight and l2
+    one = reg.train_random_feature_classifier(_TX, _TY, _TU, method="noise",
+                                              rng=np.random.default_rng(6), n_features=1,
+                                              steps=1, weight=0.0, l2=0.0)
+    want = _adam_replay(_TX, _TY, _TU, "noise", 6, n_features=1, steps=1, weight=0.0, l2=0.0)
+    np.testing.assert_allclose(one.coef, want[2], rtol=1e-9, atol=1e-12)
+    for name in ("weight", "l2"):
+        with pytest.raises(ValueError, match=name):
+            reg.train_random_feature_classifier(_TX, _TY, _TU, method="noise",
+                                                rng=np.random.default_rng(6), **{name: -0.1})
+    for name, bad in (("x_lab", _TX[:, :, None]), ("x_unlab", _TU[None])):
+        args = {"x_lab": _TX, "x_unlab": _TU, name: bad}
+        with pytest.raises(ValueError, match=f"{name} must have"):
+            reg.train_random_feature_classifier(args["x_lab"], _TY, args["x_unlab"],
+                                                method="noise", rng=np.random.default_rng(6))
+
+
+def test_training_defaults_are_the_documented_ones() -> None:
+    got = reg.train_random_feature_classifier(_TX, _TY, _TU, method="supervised",
+                                              rng=np.random.default_rng(8))
+    want = _adam_replay(_TX, _TY, _TU, "supervised", 8)  # steps=500 and the rest
+    np.testing.assert_allclose(got.coef, want[2], rtol=1e-9, atol=1e-12)
+
+
+# -- every array argument names its expected number of dimensions --------------------------
+_W, _B = np.ones((3, 2)), np.zeros(3)
+_MODEL = reg.RandomFeatureClassifier(_W, _B, np.ones((2, 3)), np.zeros(2))
+_X2 = np.ones((4, 2))
+
+
+def _jvp_2d(eta):
+    return np.ones((3, 1))
+
+
+WRONG_NDIM = {
+    "weights": (lambda a: reg.RandomFeatureClassifier(a, _B, np.ones((2, 3)), np.zeros(2)),
+                np.ones((3, 2, 1)), "weights must have 2 dimensions"),
+    "bias": (lambda a: reg.RandomFeatureClassifier(_W, a, np.ones((2, 3)), np.zeros(2)),
+             np.zeros((3, 1)), "bias must have 1 dimension"),
+    "coef": (lambda a: reg.RandomFeatureClassifier(_W, _B, a, np.zeros(2)),
+             np.ones((2, 3, 1)), "coef must have 2 dimensions"),
+    "intercept": (lambda a: reg.RandomFeatureClassifier(_W, _B, np.ones((2, 3)), a),
+                  np.zeros((2, 1)), "intercept must have 1 dimension"),
+    "input_gradient_kl x": (lambda a: _MODEL.input_gradient_kl(a, np.full((4, 2), 0.5)),
+                            np.ones((4, 2, 1)), "x must have 2 dimensions"),
+    "random_features weights": (lambda a: reg.random_features(_X2, a, _B), np.ones(3),
+                                "weights must have 2 dimensions"),
+    "random_features bias": (lambda a: reg.random_features(_X2, _W, a), np.zeros((3, 1)),
+                             "bias must have 1 dimension"),
+    "vat x": (lambda a: reg.vat_perturbation(lambda z: z, a, 0.1, 1e-3, 1,
+                                             np.random.default_rng(0)),
+              np.ones((2, 2, 2)), "x must have 1 or 2 dimensions"),
+    "hvp x": (lambda a: reg.hvp_finite_difference(lambda z: z, a, np.ones((2, 2, 2)), 1e-3),
+              np.ones((2, 2, 2)), "x must have 1 or 2 dimensions"),
+    "hvp u": (lambda a: reg.hvp_finite_difference(lambda z: z, np.ones(2), a, 1e-3),
+              np.ones((2, 2, 2)), "u must have 1 or 2 dimensions"),
+    "fisher x": (lambda a: reg.fisher_penalty_and_gradients(_MODEL, a), np.ones(2),
+                 "x must have 2 dimensions"),
+    "jvp output": (lambda a: reg.rademacher_gradient_penalty(a, 3, np.random.default_rng(0)),
+                   _jvp_2d, r"jacobian_vector_product\(...\) must have 1 dimension"),
+}
+
+
+@pytest.mark.parametrize("call, bad, message", WRONG_NDIM.values(), ids=WRONG_NDIM.keys())
+def test_wrong_dimensions_are_named(call, bad, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        call(bad)
+
+
+def test_random_features_shape_checks() -> None:
+    with pytest.raises(ValueError, match="bias"):
+        reg.random_features(_X2, _W, np.zeros(4))
+    with pytest.raises(ValueError, match="weights"):
+        reg.random_features(_X2, np.ones((3, 5)), _B)
+
+
+def test_boolean_inputs_where_they_make_sense() -> None:
+    # data may be booleans (0/1 indicators); model parameters may not
+    x = np.array([[True, False], [False, True]])
+    np.testing.assert_array_equal(reg.random_features(x, _W, _B),
+                                  reg.random_features(x.astype(float), _W, _B))
+    for field in ("weights", "bias", "coef", "intercept"):
+        args = dict(weights=_W, bias=_B, coef=np.ones((2, 3)), intercept=np.zeros(2))
+        args[field] = args[field].astype(bool)
+        with pytest.raises(ValueError, match=f"{field} must contain real numbers"):
+            reg.RandomFeatureClassifier(**args)
+    onehot = np.eye(2, dtype=bool)[[0, 1, 1, 0]]
+    a = reg.objective_and_gradients(_MODEL, _X2, onehot, None, None, 1.0, 0.1)
+    b = reg.objective_and_gradients(_MODEL, _X2, onehot.astype(float), None, None, 1.0, 0.1)
+    assert a[0] == b[0]
+    for name in ("weight", "l2"):
+        kw = {"weight": 1.0, "l2": 0.1, name: -1.0}
+        with pytest.raises(ValueError, match=name):
+            reg.objective_and_gradients(_MODEL, _X2, onehot, None, None, **kw)
+    with pytest.raises(ValueError, match="y_onehot must be probability vectors"):
+        reg.objective_and_gradients(_MODEL, _X2, np.array([[1.5, -0.5]] * 4), None, None,
+                                    1.0, 0.1)
+
+
+def test_objective_gradients_by_finite_differences_with_n_m_d_all_different() -> None:
+    rng = np.random.default_rng(71)
+    model = reg.RandomFeatureClassifier(rng.normal(size=(5, 3)), rng.normal(size=5),
+                                        rng.normal(size=(2, 5)), rng.normal(size=2))
+    x_lab, x_pert = rng.normal(size=(4, 3)), rng.normal(size=(7, 3))
+    onehot = np.eye(2)[[0, 1, 1, 0]]
+    target = reg.softmax(rng.normal(size=(7, 2)))
+    loss, g_coef, g_int = reg.objective_and_gradients(model, x_lab, onehot, x_pert, target,
+                                                      0.7, 0.2)
+
+    def objective(coef, intercept):
+        m = reg.RandomFeatureClassifier(model.weights, model.bias, coef, intercept)
+        ce = -np.mean(np.sum(onehot * np.log(m.predict_proba(x_lab)), axis=1))
+        kl = np.mean(reg.kl_divergence(target, m.predict_proba(x_pert)))
+        return ce + 0.1 * np.sum(coef**2) + 0.7 * kl
+
+    assert loss == pytest.approx(objective(model.coef, model.intercept), rel=1e-13)
+    h = 1e-6
+    for idx in np.ndindex(*g_coef.shape):
+        e = np.zeros_like(model.coef)
+        e[idx] = h
+        fd = (objective(model.coef + e, model.intercept)
+              - objective(model.coef - e, model.intercept)) / (2 * h)
+        assert g_coef[idx] == pytest.approx(fd, abs=1e-8)
+    for j in range(2):
+        e = np.zeros(2)
+        e[j] = h
+        fd = (objective(model.coef, model.intercept + e)
+              - objective(model.coef, model.intercept - e)) / (2 * h)
+        assert g_int[j] == pytest.approx(fd, abs=1e-8)
+
+
+def test_normalise_rows_at_every_scale() -> None:
+    import warnings
+
+    v = np.array([[3.0, 4.0], [0.3, 0.4], [1e-300, 1e-300], [1e300, -1e300], [5.0, 12.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or underflow warning either
+        got = reg._normalise(v, "v")
+    s = np.sqrt(0.5)
+    np.testing.assert_allclose(got, [[0.6, 0.8], [0.6, 0.8], [s, s], [s, -s],
+                                     [5 / 13, 12 / 13]], rtol=1e-15)
+    # ordinary rows are divided by their norm, bit for bit
+    ordinary = np.random.default_rng(72).normal(size=(6, 3)) * [[1], [0.5], [1e-3], [2],
+                                                                 [1e3], [0.1]]
+    assert np.array_equal(reg._normalise(ordinary, "v"),
+                          ordinary / np.linalg.norm(ordinary, axis=-1, keepdims=True))
+    tall = np.full((3, 2), 1e-300)
+    tall[0] = [1.0, 0.0]
+    np.testing.assert_allclose(reg._normalise(tall, "v")[1:], s, rtol=1e-15)
+
+
+def test_kl_divergence_zeros_of_p() -> None:
+    # zeros of p contribute nothing, wherever q is zero or not
+    assert reg.kl_divergence([0.5, 0.5, 0.0], [0.5, 0.5, 0.0]) == 0.0
+    assert reg.kl_divergence([1.0, 0.0], [0.5, 0.5]) == pytest.approx(np.log(2), rel=1e-15)
+    with pytest.raises(ValueError, match="q must be positive wherever p is"):
+        reg.kl_divergence([0.5, 0.5], [1.0, 0.0])
+    with pytest.raises(ValueError, match="p must be probability vectors"):
+        reg.kl_divergence([1.5, -0.5], [0.5, 0.5])
+
+
+def test_vat_direction_is_the_normalised_gradient_whatever_its_size() -> None:
+    # a gradient of norm 0.5 (or 1e-20) still sets the direction; only a zero one keeps u
+    x = np.zeros((3, 2))
+    direction = np.array([[0.3, 0.4], [0.0, 1e-20], [0.0, 0.0]])
+    r = reg.vat_perturbation(lambda z: direction, x, 0.2, 1e-3, 1, np.random.default_rng(1))
+    np.testing.assert_allclose(r[:2], [[0.12, 0.16], [0.0, 0.2]], rtol=1e-14)
+    np.testing.assert_allclose(np.linalg.norm(r[2]), 0.2, rtol=1e-14)
+
+
+def test_rademacher_penalty_default_is_one_sample() -> None:
+    jvp = lambda eta: np.cumsum(eta)  # noqa: E731
+    one = reg.rademacher_gradient_penalty(jvp, 6, np.random.default_rng(4))
+    again = reg.rademacher_gradient_penalty(jvp, 6, np.random.default_rng(4), samples=1)
+    two = reg.rademacher_gradient_penalty(jvp, 6, np.random.default_rng(4), samples=2)
+    assert one == again and one != two
