@@ -661,7 +661,7 @@ def wasserstein2(
     Notes
     -----
     Chapter 3, section "Wasserstein distance", eq. (28). The mean part
-    :math:`\lVert\mu_p - \mu_q\rVert` and the covariance part are combined by
+    :math:`\\lVert\\mu_p - \\mu_q\\rVert` and the covariance part are combined by
     ``hypot``, so that W2 stays finite (and keeps its digits) when W2**2 would
     overflow or underflow.
     """

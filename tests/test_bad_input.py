@@ -868,6 +868,167 @@ def _shape_of(arg: str, value: float) -> Callable[..., list[np.ndarray]]:
 
 
 #: (row, argument) -> the right value of an accepted 1e+-300 call
+# -- whole-model references at 40 digits: numpy object arrays of mpmath numbers ------------
+_to_mp = np.vectorize(lambda v: mpmath.mpf(float(v)), otypes=[object])
+_to_float = np.vectorize(float, otypes=[float])
+_mp_exp = np.vectorize(mpmath.exp, otypes=[object])
+_mp_log = np.vectorize(mpmath.log, otypes=[object])
+_mp_tanh = np.vectorize(mpmath.tanh, otypes=[object])
+
+
+def _mp_args(kwargs: dict[str, Any], *names: str) -> list[np.ndarray]:
+    return [_to_mp(np.asarray(kwargs[name], dtype=float)) for name in names]
+
+
+def _mp_row_softmax(logits: np.ndarray) -> np.ndarray:
+    e = _mp_exp(logits - np.max(logits, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _low_rank_loss_reference(base: Any, kwargs: dict[str, Any], s: float
+                             ) -> list[np.ndarray]:
+    # L = -sum t log softmax(q k^T) / n; G = (softmax * rowsum(t) - t) / n; G k, G^T q
+    with mpmath.workdps(40):
+        q, k, t = _mp_args(kwargs, "q", "k", "target")
+        p = _mp_row_softmax(q @ k.T)
+        n = q.shape[0]
+        loss = -np.sum(t * _mp_log(p)) / n
+        g = (p * np.sum(t, axis=1)[:, None] - t) / n
+        return [np.array(float(loss)), _to_float(g @ k), _to_float(g.T @ q)]
+
+
+def _heads_reference(kwargs: dict[str, Any], pre: bool, post: bool) -> list[np.ndarray]:
+    """Multi-head (eq. 2) or talking-heads attention, output then weights."""
+    x, wq, wk, wv = _mp_args(kwargs, "x", "wq", "wk", "wv")
+    root = mpmath.sqrt(wq.shape[2])
+    logits = np.stack([(x @ wq[i]) @ (x @ wk[i]).T / root for i in range(wq.shape[0])])
+    if pre:
+        lam = _mp_args(kwargs, "pre_softmax_mix")[0]
+        logits = np.stack([sum(lam[i, j] * logits[j] for j in range(lam.shape[1]))
+                           for i in range(lam.shape[0])])
+    weights = np.stack([_mp_row_softmax(head) for head in logits])
+    if post:
+        mu = _mp_args(kwargs, "post_softmax_mix")[0]
+        weights = np.stack([sum(mu[i, j] * weights[j] for j in range(mu.shape[1]))
+                            for i in range(mu.shape[0])])
+    out = np.hstack([weights[i] @ (x @ wv[i]) for i in range(wv.shape[0])])
+    if kwargs.get("wo") is not None:
+        out = out @ _mp_args(kwargs, "wo")[0]
+    return [_to_float(out), _to_float(weights)]
+
+
+def _mha_reference(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+    with mpmath.workdps(40):
+        return _heads_reference(kwargs, pre=False, post=False)
+
+
+def _talking_heads_reference(base: Any, kwargs: dict[str, Any], s: float
+                             ) -> list[np.ndarray]:
+    with mpmath.workdps(40):
+        return _heads_reference(kwargs, pre=kwargs.get("pre_softmax_mix") is not None,
+                                post=kwargs.get("post_softmax_mix") is not None)
+
+
+def _rfc_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """phi = tanh(x W^T + b) and p = softmax(phi V^T + c) of the test MODEL, in mpmath."""
+    w, b, v, c = (_to_mp(getattr(MODEL, name)) for name in
+                  ("weights", "bias", "coef", "intercept"))
+    phi = _mp_tanh(x @ w.T + b)
+    return phi, _mp_row_softmax(phi @ v.T + c)
+
+
+def _predict_proba_reference(base: Any, kwargs: dict[str, Any], s: float
+                             ) -> list[np.ndarray]:
+    with mpmath.workdps(40):
+        return [_to_float(_rfc_forward(_mp_args(kwargs, "x")[0])[1])]
+
+
+def _input_gradient_kl_reference(base: Any, kwargs: dict[str, Any], s: float
+                                 ) -> list[np.ndarray]:
+    # grad_x KL(target || p(x)) = ((p - target) V o (1 - phi^2)) W
+    with mpmath.workdps(40):
+        x, target = _mp_args(kwargs, "x", "target")
+        phi, p = _rfc_forward(x)
+        v, w = _to_mp(MODEL.coef), _to_mp(MODEL.weights)
+        return [_to_float((((p - target) @ v) * (1 - phi**2)) @ w)]
+
+
+def _objective_reference(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+    # mean CE + l2/2 |V|^2 + weight mean KL(target || p(x_pert)), and its gradients
+    with mpmath.workdps(40):
+        x, y, xp, target = _mp_args(kwargs, "x_lab", "y_onehot", "x_pert", "target")
+        weight, l2 = mpmath.mpf(kwargs["weight"]), mpmath.mpf(kwargs["l2"])
+        v = _to_mp(MODEL.coef)
+        phi, p = _rfc_forward(x)
+        phi_u, q = _rfc_forward(xp)
+        n, m = x.shape[0], xp.shape[0]
+        kl = np.sum(target * (_mp_log(target) - _mp_log(q)))
+        loss = -np.sum(y * _mp_log(p)) / n + l2 / 2 * np.sum(v * v) + weight * kl / m
+        g_coef = (p - y).T @ phi / n + l2 * v + weight * (q - target).T @ phi_u / m
+        g_int = np.sum(p - y, axis=0) / n + weight * np.sum(q - target, axis=0) / m
+        return [np.array(float(loss)), _to_float(g_coef), _to_float(g_int)]
+
+
+def _fisher_reference(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
+    # penalty = mean over rows of tr(F A A^T), F = diag p - p p^T, A = V diag(1 - phi^2) W;
+    # its gradients in (V, c) by central differences at 40 digits (h = 1e-12: the
+    # truncation error is about 1e-24 relative)
+    with mpmath.workdps(40):
+        x = _mp_args(kwargs, "x")[0]
+        w, b = _to_mp(MODEL.weights), _to_mp(MODEL.bias)
+
+        def penalty(v: np.ndarray, c: np.ndarray) -> mpmath.mpf:
+            phi = _mp_tanh(x @ w.T + b)
+            p = _mp_row_softmax(phi @ v.T + c)
+            total = mpmath.mpf(0)
+            for row in range(x.shape[0]):
+                a = (v * (1 - phi[row] ** 2)) @ w
+                f = np.diag(p[row]) - np.outer(p[row], p[row])
+                total += np.trace(f @ a @ a.T)
+            return total / x.shape[0]
+
+        v0, c0 = _to_mp(MODEL.coef), _to_mp(MODEL.intercept)
+        h = mpmath.mpf("1e-12")
+        g_v = np.empty(v0.shape, dtype=object)
+        for idx in np.ndindex(*v0.shape):
+            up, down = v0.copy(), v0.copy()
+            up[idx] += h
+            down[idx] -= h
+            g_v[idx] = (penalty(up, c0) - penalty(down, c0)) / (2 * h)
+        g_c = np.empty(c0.shape, dtype=object)
+        for idx in np.ndindex(*c0.shape):
+            up, down = c0.copy(), c0.copy()
+            up[idx] += h
+            down[idx] -= h
+            g_c[idx] = (penalty(v0, up) - penalty(v0, down)) / (2 * h)
+        return [np.array(float(penalty(v0, c0))), _to_float(g_v), _to_float(g_c)]
+
+
+def _talking_heads_loss_reference(base: Any, kwargs: dict[str, Any], s: float
+                                  ) -> list[np.ndarray]:
+    # the test row's model (pre-softmax mix only), its loss and gradient at 40 digits:
+    # J_i = sum_j lambda_ij Q_j K_j^T, loss = mean_i -sum t_i log softmax(J_i) / n
+    with mpmath.workdps(40):
+        theta, t = _mp_args(kwargs, "params", "targets")
+        h, n, m = t.shape
+        d = kwargs["key_size"]
+        q = theta[: h * n * d].reshape(h, n, d)
+        k = theta[h * n * d: h * (n + m) * d].reshape(h, m, d)
+        lam = theta[h * (n + m) * d:].reshape(h, h)
+        jhat = np.stack([q[j] @ k[j].T for j in range(h)])
+        j_mix = np.stack([sum(lam[i, j] * jhat[j] for j in range(h)) for i in range(h)])
+        p = np.stack([_mp_row_softmax(j_mix[i]) for i in range(h)])
+        loss = sum(-np.sum(t[i] * _mp_log(p[i])) / n for i in range(h)) / h
+        g_j = np.stack([(p[i] * np.sum(t[i], axis=1)[:, None] - t[i]) / (n * h)
+                        for i in range(h)])
+        g_jhat = np.stack([sum(lam[i, j] * g_j[i] for i in range(h)) for j in range(h)])
+        g_lam = np.array([[np.sum(g_j[i] * jhat[j]) for j in range(h)] for i in range(h)])
+        g_q = np.stack([g_jhat[j] @ k[j] for j in range(h)])
+        g_k = np.stack([g_jhat[j].T @ q[j] for j in range(h)])
+        grad = np.concatenate([g_q.ravel(), g_k.ravel(), g_lam.ravel()])
+        return [np.array(float(loss)), _to_float(grad)]
+
+
 SCALE_REFERENCES: dict[tuple[str, str], Callable[..., list[np.ndarray]]] = {
     ("lib.adversarial_validation.effective_sample_size", "w"): _law(0),
     ("lib.adversarial_validation.pareto_smooth_weights", "w"): _law(1, 0),
@@ -935,6 +1096,31 @@ SCALE_REFERENCES: dict[tuple[str, str], Callable[..., list[np.ndarray]]] = {
     # every confidence ~5e-301 falls in the first bin, whose accuracy is 1/2 (probs of
     # 5e299 are refused: probabilities above 1)
     ("lib.taylor.expected_calibration_error", "probs"): _constant(0.5),
+    # whole models at 40 digits
+    ("lib.attention.low_rank_attention_loss", "q"): _low_rank_loss_reference,
+    ("lib.attention.low_rank_attention_loss", "k"): _low_rank_loss_reference,
+    ("lib.attention.multi_head_attention", "x"): _mha_reference,
+    ("lib.attention.multi_head_attention", "wq"): _mha_reference,
+    ("lib.attention.multi_head_attention", "wk"): _mha_reference,
+    ("lib.attention.talking_heads_attention", "x"): _talking_heads_reference,
+    ("lib.attention.talking_heads_attention", "wq"): _talking_heads_reference,
+    ("lib.attention.talking_heads_attention", "wk"): _talking_heads_reference,
+    ("lib.attention.talking_heads_attention", "pre_softmax_mix"): _talking_heads_reference,
+    ("lib.regularization.RandomFeatureClassifier", "weights"): _law(1, 0, 0, 0),
+    ("lib.regularization.RandomFeatureClassifier", "bias"): _law(0, 1, 0, 0),
+    ("lib.regularization.RandomFeatureClassifier", "coef"): _law(0, 0, 1, 0),
+    ("lib.regularization.RandomFeatureClassifier", "intercept"): _law(0, 0, 0, 1),
+    ("lib.regularization.RandomFeatureClassifier.predict_proba", "x"):
+        _predict_proba_reference,
+    ("lib.regularization.RandomFeatureClassifier.input_gradient_kl", "x"):
+        _input_gradient_kl_reference,
+    ("lib.regularization.objective_and_gradients", "x_lab"): _objective_reference,
+    ("lib.regularization.objective_and_gradients", "x_pert"): _objective_reference,
+    # the test row's gradient is 2v, whose Hessian product is 2u whatever x is
+    ("lib.regularization.hvp_finite_difference", "x"): _law(0),
+    ("lib.regularization.hvp_finite_difference", "u"): _law(1),
+    ("lib.regularization.fisher_penalty_and_gradients", "x"): _fisher_reference,
+    ("lib.attention.talking_heads_loss", "params"): _talking_heads_loss_reference,
 }
 
 #: Rows that accept 1e+-300 data where no reference is practical, and why
@@ -955,27 +1141,6 @@ SCALE_UNCHECKED = {
 #: needs an independent evaluation of a whole model (attention layers, a trained
 #: classifier, a penalty and its gradients); until then finite and NaN-free only
 SCALE_NOT_YET = {
-    ("lib.attention.low_rank_attention_loss", "q"),
-    ("lib.attention.low_rank_attention_loss", "k"),
-    ("lib.attention.multi_head_attention", "x"),
-    ("lib.attention.multi_head_attention", "wq"),
-    ("lib.attention.multi_head_attention", "wk"),
-    ("lib.attention.talking_heads_attention", "x"),
-    ("lib.attention.talking_heads_attention", "wq"),
-    ("lib.attention.talking_heads_attention", "wk"),
-    ("lib.attention.talking_heads_attention", "pre_softmax_mix"),
-    ("lib.attention.talking_heads_loss", "params"),
-    ("lib.regularization.RandomFeatureClassifier", "weights"),
-    ("lib.regularization.RandomFeatureClassifier", "bias"),
-    ("lib.regularization.RandomFeatureClassifier", "coef"),
-    ("lib.regularization.RandomFeatureClassifier", "intercept"),
-    ("lib.regularization.RandomFeatureClassifier.input_gradient_kl", "x"),
-    ("lib.regularization.RandomFeatureClassifier.predict_proba", "x"),
-    ("lib.regularization.fisher_penalty_and_gradients", "x"),
-    ("lib.regularization.hvp_finite_difference", "x"),
-    ("lib.regularization.hvp_finite_difference", "u"),
-    ("lib.regularization.objective_and_gradients", "x_lab"),
-    ("lib.regularization.objective_and_gradients", "x_pert"),
     ("lib.regularization.train_random_feature_classifier", "x_lab"),
     ("lib.regularization.train_random_feature_classifier", "x_unlab"),
     ("lib.regularization.vat_perturbation", "x"),

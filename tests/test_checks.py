@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -556,3 +558,316 @@ def test_readable_latex_is_the_chain_printer() -> None:
     assert readable_latex(series) == (
         "\\frac{1}{n} + \\frac{1}{n^{2}} + O\\left(\\frac{1}{n^{3}}\\right)"
     )
+
+
+# -- chains: what each step checks, and how it is shown -----------------------------------
+def test_latex_text_escapes_specials_outside_math_only() -> None:
+    from lib.checks import _latex_text
+
+    assert _latex_text("a\\b{c}#%&_^~") == (
+        r"a\backslash b\{c\}\#\%\&\_\^{}\~{}"
+    )
+    assert _latex_text("cost_1 $x_1^2$ and_so $") == r"cost\_1 $x_1^2$ and\_so $"
+    assert _latex_text("x_1$") == r"x\_1$"  # a lone dollar does not start math
+    assert _latex_text("") == ""
+
+
+def test_chain_glue_hands_the_rendered_display_to_myst_nb(monkeypatch, ledger) -> None:
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda *a, **k: calls.append((a, k)))
+    chain = ledger.chain("c", sp.Symbol("I"), x + x)
+    chain.step("collect", 2 * x)
+    chain.glue("my-key")
+    (args, kwargs), = calls
+    assert args[0] == "my-key" and kwargs == {"display": False}
+    assert args[1].data == chain.latex()
+    with pytest.raises(ValueError, match="key"):
+        chain.glue("")
+
+
+def test_chain_defaults_order_and_recorded_steps(ledger) -> None:
+    a, b = sp.symbols("a b")
+    chain = ledger.chain("c", sp.Symbol("S"), a + b**2)
+    assert chain.steps[0].justification == "definition" and chain.steps[0].kind == "start"
+    chain.step("swap", b**2 + a)
+    assert chain.steps[1] == (type(chain.steps[1]))(b**2 + a, "swap", "symbolic")
+    assert chain.steps[1].detail == "" and chain.steps[1].relation == "="
+    lex = ledger.chain("lex", sp.Symbol("S"), a + b**2, order="lex")
+    rev = ledger.chain("rev", sp.Symbol("S"), a + b**2, order="rev-lex")
+    assert lex.order == "lex" and lex.latex() != rev.latex()
+
+
+def test_numeric_steps_substitute_floats_exactly(ledger) -> None:
+    # (x + 1)^2 - x^2 - 2x is 1; with x = 12345.6789 kept as a 15-digit float the
+    # cancellation would leave an error of about 1e-8
+    y = sp.Symbol("y")
+    chain = ledger.chain("c", sp.Symbol("E"), (y + 1) ** 2 - y**2 - 2 * y)
+    chain.step("expand", 1, numeric=[{y: 12345.6789}, {y: 0.1}])
+    assert chain.steps[1].kind == "numeric"
+    assert chain.steps[1].detail == "2 points, 30 digits"
+
+
+def test_numeric_step_tolerance_is_relative_to_max_of_1_and_the_value(ledger) -> None:
+    y = sp.Symbol("y")
+    ok = ledger.chain("ok", sp.Symbol("E"), y**2)
+    # value 1e6: the tolerance is 1e-15 * 1e6 = 1e-9, so 5e-10 passes
+    ok.step("nudge", y**2 + sp.Rational(1, 2 * 10**9), numeric=[{y: 1000}])
+    bad = ledger.chain("bad", sp.Symbol("E"), y)
+    # value 1: the tolerance is 1e-15 absolute, so 1.5e-15 fails, and says by how much
+    with pytest.raises(AssertionError,
+                       match=r"chain bad, step 1 \(nudge\) failed: differs by 1\.5\d\de-15"):
+        bad.step("nudge", y + sp.Rational(3, 2 * 10**15), numeric=[{y: 1}])
+
+
+def test_numeric_step_reports_leftover_symbols_and_non_finite_values(ledger) -> None:
+    y, z = sp.symbols("y z")
+    chain = ledger.chain("c", sp.Symbol("E"), y)
+    with pytest.raises(AssertionError, match=r"symbols \['z'\] left"):
+        chain.step("s", y + z, numeric=[{y: 1}])
+    with pytest.raises(AssertionError, match="non-finite value"):
+        chain.step("s", sp.exp(y), numeric=[{y: sp.oo}])
+
+
+def test_numeric_integrals_are_evaluated_to_30_digits(ledger) -> None:
+    from lib.checks import Chain
+
+    t = sp.Symbol("t", positive=True)
+    # a Beta integral with singular endpoints: mpmath's tanh-sinh (at 30 digits) gets
+    # pi to the last bit of the double it returns
+    beta = sp.Integral(1 / sp.sqrt(t * (1 - t)), (t, 0, 1))
+    assert abs(Chain._evaluate(beta) - np.pi) <= 4.5e-16
+    # and without integrals evalf keeps 30 digits: e^(pi sqrt 163) misses an integer
+    # by 7.5e-13, below double precision of the number itself
+    near = sp.exp(sp.pi * sp.sqrt(163)) - 640320**3 - 744
+    assert Chain._evaluate(near).real == pytest.approx(-7.49927e-13, rel=1e-5)
+    chain = ledger.chain("c", sp.Symbol("B"), beta)
+    chain.step("Beta(1/2, 1/2)", sp.pi, numeric=[{}])
+
+
+@pytest.mark.parametrize("relation, equal_ok", [(">=", True), (">", False), ("<=", True),
+                                                 ("<", False)])
+def test_numeric_inequality_steps_at_equality(ledger, relation: str, equal_ok: bool) -> None:
+    y = sp.Symbol("y")
+    chain = ledger.chain("c", sp.Symbol("E"), y**2)
+    if equal_ok:
+        chain.step("equal here", y * y + 0 * y, numeric=[{y: 2}], relation=relation)
+        assert chain.relation == relation
+    else:
+        with pytest.raises(AssertionError, match=f"4 {relation} 4 fails"):
+            chain.step("equal here", 4, numeric=[{y: 2}], relation=relation)
+
+
+def test_numeric_inequality_refuses_complex_values(ledger) -> None:
+    y = sp.Symbol("y")
+    chain = ledger.chain("c", sp.Symbol("E"), sp.sqrt(y))
+    with pytest.raises(AssertionError, match="not a finite real number"):
+        chain.step("s", 0, numeric=[{y: -1}], relation=">=")
+
+
+def test_equalities_compose_with_an_inequality(ledger) -> None:
+    y = sp.Symbol("y", positive=True)
+    chain = ledger.chain("c", sp.Symbol("E"), y + 1)
+    chain.step("drop 1", y, relation=">")
+    chain.step("rename", y + 0)
+    assert chain.relation == ">"
+    chain.conclude("c-1", "E > y")
+    assert ledger.claims[-1].method.endswith("; concludes lhs > end")
+    assert ledger.claims[-1].error == "exact" and ledger.claims[-1].evidence == "sympy"
+
+
+def test_via_and_to_together_are_both_checked(ledger) -> None:
+    y = sp.Symbol("y")
+    chain = ledger.chain("c", sp.Symbol("E"), (y + 1) ** 2)
+    with pytest.raises(AssertionError, match=r"step 1 \(expand\) failed: the operation gives"):
+        chain.step("expand", y**2 + 1, via=sp.expand)
+    with pytest.raises(AssertionError,
+                       match=r"step 1 \(expand\) failed: the operation's result differs"):
+        chain.step("expand", y**2 + 1, via=sp.expand, numeric=[{y: 1}])
+    chain.step("expand", y**2 + 2 * y + 1, via=sp.expand, numeric=[{y: 3}])
+    assert chain.steps[-1].kind == "numeric"
+    # where= relates the two lines after a change of variable
+    u = sp.Symbol("u")
+    chain.step("let u = y + 1", u**2, where={u: y + 1})
+    with pytest.raises(AssertionError, match=r"step 3 \(wrong\) failed"):
+        chain.step("wrong", u**3, where={u: y + 1})
+
+
+def test_inequality_step_undecided_by_sympy_says_so(ledger) -> None:
+    y = sp.Symbol("y")  # no sign assumption
+    chain = ledger.chain("c", sp.Symbol("E"), y**2 + y)
+    with pytest.raises(AssertionError, match="cannot be decided by SymPy"):
+        chain.step("drop y", y**2, relation=">=")
+    p = sp.Symbol("p", positive=True)
+    chain = ledger.chain("d", sp.Symbol("E"), p)
+    with pytest.raises(AssertionError, match="is false"):
+        chain.step("grow", p + 1, relation=">=")
+
+
+# -- ledger rows at their edges ----------------------------------------------------------
+def test_close_tolerance_edges(ledger) -> None:
+    from lib.checks import LOOSE_TOLERANCE
+
+    # a deviation equal to atol passes
+    ledger.close("c-eq", "at the edge", 1.0 + 2.0**-20, 1.0, rtol=0.0, atol=2.0**-20,
+                 reference="exact")
+    # rtol of exactly LOOSE_TOLERANCE, or atol that large against |expected|, is loose
+    with pytest.raises(ValueError, match="lets almost anything pass"):
+        ledger.close("c-l1", "loose", 1.0, 1.0, rtol=LOOSE_TOLERANCE, reference="exact")
+    with pytest.raises(ValueError, match="lets almost anything pass"):
+        ledger.close("c-l2", "loose", 0.5, 0.5, rtol=0.0, atol=0.05, reference="exact")
+    ledger.close("c-t", "tight", 0.5, 0.5, rtol=0.0, atol=0.049, reference="exact")
+    with pytest.raises(ValueError, match="lets almost anything pass"):
+        ledger.close("c-l3", "loose", 8.0, 8.0, rtol=0.0, atol=0.8, reference="exact")
+    ledger.close("c-t2", "tight", 8.0, 8.0, rtol=0.0, atol=0.79, reference="exact")
+    # where expected is 0 the measured error is absolute
+    ledger.close("c-0", "zero", [1e-13, 1.0], [0.0, 1.0], rtol=1e-12, atol=1e-12,
+                 reference="exact")
+    assert ledger.claims[-1].measured == pytest.approx(1e-13, rel=1e-9)
+
+
+def test_gradient_tolerance_is_the_documented_one(ledger) -> None:
+    # tol = 4 max|D(h) - D(h/2)| + 10 eps max(|f(x)|, 1) / (h/2)
+    def f(v):
+        return float(np.sum(np.exp(3 * v)))
+
+    point, h = np.array([0.2, -0.4]), 1e-3
+    fine = central_difference_gradient(f, point, h / 2)
+    coarse = central_difference_gradient(f, point, h)
+    rounding = 10 * np.finfo(float).eps * max(f(point), 1.0)
+    tol = 4 * np.max(np.abs(fine - coarse)) + rounding / (h / 2)
+    ledger.gradient("g-in", "inside", f, point, fine + 0.99 * tol, step=h)
+    with pytest.raises(AssertionError, match="g-out"):
+        ledger.gradient("g-out", "outside", f, point, fine + 1.01 * tol, step=h)
+    assert "h=0.001 and h/2" in ledger.claims[-1].method
+    for bad in (0.0, -1e-3):
+        with pytest.raises(ValueError, match="step"):
+            ledger.gradient("g-bad", "bad step", f, point, fine, step=bad)
+
+
+def test_monte_carlo_edges(ledger) -> None:
+    ledger.monte_carlo("mc-edge", "exactly k SE away", MONTE_CARLO_K, 0.0, 1.0)
+    ledger.monte_carlo("mc-2", "relative resolution", 2.0, 2.0, 0.01)
+    assert ledger.claims[-1].error == f"0.00 SE; resolves {MONTE_CARLO_K * 0.01 / 2:.0e} rel."
+    assert ledger.random_comparisons == 2
+    for k in (0.0, -1.0):
+        with pytest.raises(ValueError, match="k"):
+            ledger.monte_carlo("mc-k", "bad k", 1.0, 1.0, 0.1, k=k, reason="test")
+    with pytest.raises(ValueError, match="claim mc-r: k=3 replaces"):
+        ledger.monte_carlo("mc-r", "no reason", 1.0, 1.0, 0.1, k=3.0)
+
+
+def test_ks_test_smallest_sample_and_alpha_edges(ledger) -> None:
+    ledger.ks_test("ks-2", "two points", np.array([-0.5, 0.5]), stats.norm.cdf)
+    for alpha in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="alpha"):
+            ledger.ks_test("ks-a", "bad alpha", np.array([-0.5, 0.5]), stats.norm.cdf,
+                           alpha=alpha, reason="test")
+
+
+def test_holds_reports_how_many_points_failed(ledger) -> None:
+    with pytest.raises(AssertionError, match="failed at 2 of 3 points"):
+        ledger.holds("h-f", "fails", np.array([True, False, False]), method="grid")
+
+
+# -- what the reader sees: the ledger table, its HTML and a chain's display ----------------
+_SNAPSHOT = Path(__file__).parent / "checks_snapshot"
+
+
+def _snapshot_ledger() -> tuple[Ledger, object]:
+    """One claim of every kind, with deterministic values."""
+    ledger = Ledger("Snapshot <ledger>")
+    x = sp.symbols("x", positive=True)
+    ledger.symbolic("s1", "a_b & 100%", sp.integrate(2 * x, x), x**2, derived_by="integrate")
+    ledger.close("c1", "close <1>", 1.0 + 1e-13, 1.0, rtol=1e-12, reference="exact value")
+    ledger.monte_carlo("m1", "mean", 0.51, 0.5, 0.01)
+    samples = stats.norm.ppf((np.arange(200) + 0.5) / 200)
+    ledger.ks_test("k1", "normal", samples, stats.norm.cdf)
+    ledger.gradient("g1", "grad", lambda v: float(np.sum(v**3)), np.array([1.0, 2.0]),
+                    np.array([3.0, 12.0]))
+    ledger.holds("h1", "holds", True, method="by inspection")
+    ledger.holds("h2", "margin", np.array([True, True]), method="bound", margin=0.25)
+    chain = ledger.chain("ch", sp.Symbol("I"), sp.Integral(x, (x, 0, 1)))
+    chain.step("integrate", sp.Rational(1, 2), via=lambda e: e.doit())
+    chain.step("numerically $1/2$ is $0.5$", sp.Float(0.5), numeric=[{}])
+    chain.step("shrink_it", sp.Rational(1, 4), relation=">=")
+    chain.conclude("ch1", "chain claim")
+    return ledger, chain
+
+
+def test_ledger_table_text_html_and_chain_display_are_as_documented() -> None:
+    # written once from the code and read line by line: widths, escaping, the
+    # evidence words, the default method names, the chain's relation and notes
+    ledger, chain = _snapshot_ledger()
+    table = ledger.table()
+    assert repr(table) == (_SNAPSHOT / "ledger.txt").read_text(encoding="utf-8").rstrip("\n")
+    assert table._repr_html_() == (_SNAPSHOT / "ledger.html").read_text(
+        encoding="utf-8").rstrip("\n")
+    assert chain.latex() == (_SNAPSHOT / "chain.tex").read_text(encoding="utf-8").rstrip("\n")
+    assert [c.evidence for c in ledger.claims] == [
+        "sympy", "reference", "random", "random", "reference", "condition", "condition",
+        "sympy",
+    ]
+    measured = [c.measured for c in ledger.claims]
+    assert measured[0] is None and measured[5] is None and measured[7] is None
+    assert measured[1] == pytest.approx(1e-13, rel=1e-3)  # |1 + 1e-13 - 1| / 1
+    assert measured[2] == pytest.approx(1.0, rel=1e-12)  # (0.51 - 0.5) / 0.01
+    # midpoint quantiles of 200 points: the KS statistic is exactly 0.5 / 200
+    assert measured[3] == pytest.approx(0.0025, rel=1e-12)
+    assert measured[6] == 0.25
+    assert ledger.random_comparisons == 2
+
+
+def test_series_print_leading_term_first_whatever_sympy_sorts() -> None:
+    y = sp.Symbol("y", positive=True)
+    assert readable_latex(sp.series(sp.exp(y), y, 0, 3)) == (
+        r"1 + y + \frac{y^{2}}{2} + O\left(y^{3}\right)"
+    )
+    assert readable_latex(sp.Add(1 / n**2, 1, 1 / n, sp.O(1 / n**3, (n, sp.oo)),
+                                 evaluate=False)) == (
+        r"1 + \frac{1}{n} + \frac{1}{n^{2}} + O\left(\frac{1}{n^{3}}\right)"
+    )
+    assert readable_latex(1 / n + 1 + sp.O(1 / n**2, (n, sp.oo))) == (
+        r"1 + \frac{1}{n} + O\left(\frac{1}{n^{2}}\right)"
+    )
+
+
+def test_numeric_points_read_floats_as_the_rationals_they_denote(ledger) -> None:
+    # (100 y^2 - 1) 1e20 is 0 at y = 1/10; the float 0.1 kept as a float leaves about 2e4
+    y = sp.Symbol("y")
+    chain = ledger.chain("c", sp.Symbol("E"), (100 * y**2 - 1) * 10**20)
+    chain.step("at the root", 0, numeric=[{y: 0.1}])
+
+
+def test_numeric_step_with_one_side_infinite_is_non_finite(ledger) -> None:
+    y = sp.Symbol("y")
+    chain = ledger.chain("c", sp.Symbol("E"), sp.exp(-y))
+    with pytest.raises(AssertionError, match="non-finite value"):
+        chain.step("s", sp.exp(y), numeric=[{y: sp.oo}])
+
+
+def test_where_substitutes_in_the_previous_line_too(ledger) -> None:
+    u, y = sp.symbols("u y")
+    chain = ledger.chain("c", sp.Symbol("E"), u**2)
+    chain.step("let u = y + 1", (y + 1) ** 2, where={u: y + 1})
+    assert chain.expression == (y + 1) ** 2
+
+
+def test_numeric_inequality_detail_reaches_the_claim(ledger) -> None:
+    y = sp.Symbol("y")
+    chain = ledger.chain("c", sp.Symbol("E"), y**2 + 1)
+    chain.step("drop 1", y**2, numeric=[{y: 2}, {y: -3}], relation=">")
+    assert chain.steps[-1].detail == "2 points, 30 digits"
+    chain.conclude("c-1", "E > y^2")
+    assert ledger.claims[-1].method == (
+        "derivation chain c: 0 symbolic step(s), 1 checked numerically "
+        "(2 points, 30 digits); concludes lhs > end"
+    )
+    assert ledger.claims[-1].error == "numeric steps"
+
+
+def test_numeric_inequality_points_read_floats_as_rationals(ledger) -> None:
+    y = sp.Symbol("y")
+    chain = ledger.chain("c", sp.Symbol("E"), (100 * y**2 - 1) * 10**20)
+    chain.step("at the root", 0, numeric=[{y: -0.1}], relation="<=")

@@ -469,22 +469,22 @@ WRONG_NDIM = {
              np.ones((2, 3, 1)), "coef must have 2 dimensions"),
     "intercept": (lambda a: reg.RandomFeatureClassifier(_W, _B, np.ones((2, 3)), a),
                   np.zeros((2, 1)), "intercept must have 1 dimension"),
-    "input_gradient_kl x": (lambda a: _MODEL.input_gradient_kl(a, np.full((4, 2), 0.5)),
+    "input_gradient_kl-x": (lambda a: _MODEL.input_gradient_kl(a, np.full((4, 2), 0.5)),
                             np.ones((4, 2, 1)), "x must have 2 dimensions"),
-    "random_features weights": (lambda a: reg.random_features(_X2, a, _B), np.ones(3),
+    "random_features-weights": (lambda a: reg.random_features(_X2, a, _B), np.ones(3),
                                 "weights must have 2 dimensions"),
-    "random_features bias": (lambda a: reg.random_features(_X2, _W, a), np.zeros((3, 1)),
+    "random_features-bias": (lambda a: reg.random_features(_X2, _W, a), np.zeros((3, 1)),
                              "bias must have 1 dimension"),
-    "vat x": (lambda a: reg.vat_perturbation(lambda z: z, a, 0.1, 1e-3, 1,
+    "vat-x": (lambda a: reg.vat_perturbation(lambda z: z, a, 0.1, 1e-3, 1,
                                              np.random.default_rng(0)),
               np.ones((2, 2, 2)), "x must have 1 or 2 dimensions"),
-    "hvp x": (lambda a: reg.hvp_finite_difference(lambda z: z, a, np.ones((2, 2, 2)), 1e-3),
+    "hvp-x": (lambda a: reg.hvp_finite_difference(lambda z: z, a, np.ones((2, 2, 2)), 1e-3),
               np.ones((2, 2, 2)), "x must have 1 or 2 dimensions"),
-    "hvp u": (lambda a: reg.hvp_finite_difference(lambda z: z, np.ones(2), a, 1e-3),
+    "hvp-u": (lambda a: reg.hvp_finite_difference(lambda z: z, np.ones(2), a, 1e-3),
               np.ones((2, 2, 2)), "u must have 1 or 2 dimensions"),
-    "fisher x": (lambda a: reg.fisher_penalty_and_gradients(_MODEL, a), np.ones(2),
+    "fisher-x": (lambda a: reg.fisher_penalty_and_gradients(_MODEL, a), np.ones(2),
                  "x must have 2 dimensions"),
-    "jvp output": (lambda a: reg.rademacher_gradient_penalty(a, 3, np.random.default_rng(0)),
+    "jvp-output": (lambda a: reg.rademacher_gradient_penalty(a, 3, np.random.default_rng(0)),
                    _jvp_2d, r"jacobian_vector_product\(...\) must have 1 dimension"),
 }
 
@@ -583,6 +583,8 @@ def test_kl_divergence_zeros_of_p() -> None:
     assert reg.kl_divergence([1.0, 0.0], [0.5, 0.5]) == pytest.approx(np.log(2), rel=1e-15)
     with pytest.raises(ValueError, match="q must be positive wherever p is"):
         reg.kl_divergence([0.5, 0.5], [1.0, 0.0])
+    with pytest.raises(ValueError, match="q must be positive wherever p is"):
+        reg.kl_divergence([0.5, 0.25, 0.25], [0.0, 0.5, 0.5])
     with pytest.raises(ValueError, match="p must be probability vectors"):
         reg.kl_divergence([1.5, -0.5], [0.5, 0.5])
 
