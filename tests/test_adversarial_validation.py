@@ -376,3 +376,37 @@ def test_pareto_smoothing_replaces_the_tail_by_fitted_quantiles(n: int) -> None:
     quantiles = stats.genpareto.ppf(levels, c=k, scale=sigma)
     want = np.minimum(threshold + quantiles, 1.0) * w.max()
     np.testing.assert_allclose(smoothed[tail], want, rtol=1e-12)
+
+
+def _gpdfit_reference(x: np.ndarray) -> tuple[float, float]:
+    """The PSIS reference fit, written from arviz.stats.stats._gpdfit (after psis.py's
+    gpdfitnew by Vehtari and Sivula): Zhang and Stephens' grid of 30 + sqrt(n) values of
+    b with prior 3, weights 1 / sum exp(L_j - L_i) with those below 10 eps dropped, then
+    k pulled towards 1/2 by a prior worth 10 observations (sigma from the unpulled k)."""
+    n = x.size
+    m = 30 + int(n**0.5)
+    b = 1 - np.sqrt(m / (np.arange(1, m + 1, dtype=float) - 0.5))
+    b /= 3 * x[int(n / 4 + 0.5) - 1]
+    b += 1 / x[-1]
+    k = np.log1p(-b[:, None] * x).mean(axis=1)
+    log_lik = n * (np.log(-(b / k)) - k - 1)
+    with np.errstate(over="ignore"):  # far-off grid points: exp overflows, weight 0
+        weights = 1 / np.exp(log_lik - log_lik[:, None]).sum(axis=1)
+    keep = weights >= 10 * np.finfo(float).eps
+    weights, b = weights[keep], b[keep]
+    weights /= weights.sum()
+    b_post = np.sum(b * weights)
+    k_post = np.log1p(-b_post * x).mean()
+    sigma = -k_post / b_post
+    return (n * k_post + 10 * 0.5) / (n + 10), sigma
+
+
+@pytest.mark.parametrize("n, shape", [(5, 0.3), (20, 0.7), (200, -0.2), (1000, 1.1)])
+def test_generalized_pareto_fit_matches_the_psis_reference(n: int, shape: float) -> None:
+    from lib.adversarial_validation import _generalized_pareto_fit
+
+    rng = np.random.default_rng(n)
+    x = np.sort(stats.genpareto.rvs(shape, scale=2.0, size=n, random_state=rng))
+    got = _generalized_pareto_fit(x)
+    want = _gpdfit_reference(x)
+    assert got == pytest.approx(want, rel=1e-12)
