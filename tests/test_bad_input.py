@@ -969,6 +969,19 @@ def _objective_reference(base: Any, kwargs: dict[str, Any], s: float) -> list[np
         return [np.array(float(loss)), _to_float(g_coef), _to_float(g_int)]
 
 
+def _mp_central_difference(fun: Callable[[np.ndarray], Any], a: np.ndarray,
+                           h: str = "1e-12") -> np.ndarray:
+    """d fun / d a entry by entry, by central differences in the current mpmath precision."""
+    step = mpmath.mpf(h)
+    grad = np.empty(a.shape, dtype=object)
+    for idx in np.ndindex(*a.shape):
+        up, down = a.copy(), a.copy()
+        up[idx] += step
+        down[idx] -= step
+        grad[idx] = (fun(up) - fun(down)) / (2 * step)
+    return grad
+
+
 def _fisher_reference(base: Any, kwargs: dict[str, Any], s: float) -> list[np.ndarray]:
     # penalty = mean over rows of tr(F A A^T), F = diag p - p p^T, A = V diag(1 - phi^2) W;
     # its gradients in (V, c) by central differences at 40 digits (h = 1e-12: the
@@ -988,19 +1001,8 @@ def _fisher_reference(base: Any, kwargs: dict[str, Any], s: float) -> list[np.nd
             return total / x.shape[0]
 
         v0, c0 = _to_mp(MODEL.coef), _to_mp(MODEL.intercept)
-        h = mpmath.mpf("1e-12")
-        g_v = np.empty(v0.shape, dtype=object)
-        for idx in np.ndindex(*v0.shape):
-            up, down = v0.copy(), v0.copy()
-            up[idx] += h
-            down[idx] -= h
-            g_v[idx] = (penalty(up, c0) - penalty(down, c0)) / (2 * h)
-        g_c = np.empty(c0.shape, dtype=object)
-        for idx in np.ndindex(*c0.shape):
-            up, down = c0.copy(), c0.copy()
-            up[idx] += h
-            down[idx] -= h
-            g_c[idx] = (penalty(v0, up) - penalty(v0, down)) / (2 * h)
+        g_v = _mp_central_difference(lambda v: penalty(v, c0), v0)
+        g_c = _mp_central_difference(lambda c: penalty(v0, c), c0)
         return [np.array(float(penalty(v0, c0))), _to_float(g_v), _to_float(g_c)]
 
 
