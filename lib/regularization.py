@@ -270,9 +270,9 @@ def vat_perturbation(
     u = _normalise(rng.standard_normal(x.shape), "u")
     for _ in range(iters):
         g = hvp_finite_difference(grad, x, u, xi, stationary=True)
-        norm = np.linalg.norm(g, axis=-1, keepdims=True)
         # A row whose Hessian-vector product vanishes (a flat model) keeps its direction.
-        u = np.where(norm > 0, g / np.where(norm > 0, norm, 1.0), u)
+        flat = np.all(g == 0, axis=-1, keepdims=True)
+        u = np.where(flat, u, _normalise(np.where(flat, 1.0, g), "g"))
     return epsilon * u
 
 

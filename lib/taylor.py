@@ -532,7 +532,10 @@ def fit_linear_classifier(
 
     Minimises ``taylor_cross_entropy(X W + b, y, n) + l2/2 ||W||^2`` with
     L-BFGS-B from ``W = 0, b = 0`` (gradient tolerance 1e-9), with single-threaded
-    BLAS so that the result does not depend on thread scheduling.
+    BLAS so that the result does not depend on thread scheduling. The tolerance is
+    absolute: with features far below 1e-9 the weights' gradient is already below it at
+    the start, so ``W`` stays 0 (the exact minimiser's ``W`` is then of the order of the
+    features divided by ``l2``); standardise the features.
 
     Parameters
     ----------
