@@ -9,7 +9,7 @@ test:            ## everything CI runs: build, lib tests, golden sync, nbval
 
 site-test:       ## after `make book`: the site's own tests (assets, links, downloads, Chromium)
 	scripts/setup-env
-	.venv/bin/python -m pytest -q tests/site
+	.venv/bin/python -m pytest -q -n 2 tests/site
 
 goldens:         ## refresh tests/notebooks/*.ipynb (CHAPTER=01-random-angles for one)
 	scripts/refresh-goldens $(CHAPTER)

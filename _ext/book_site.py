@@ -13,6 +13,11 @@ a remote Binder: it writes ``const THEBE_JS_URL = "https://unpkg.com/..."`` into
 page (twice with these pinned versions, a JavaScript error: "Identifier 'THEBE_JS_URL'
 has already been declared") and loads ``sphinx-thebe.js``. This offline book launches
 no remote kernels, so both scripts and the Thebe stylesheet are left out of the pages.
+
+3. Alt text. A figure made by a code cell is an image with no alt text, which the HTML
+writer replaces by the image's file path: a screen reader announced every figure as
+"../_images/274c97c6....png". Every image in a captioned figure without its own alt
+text takes the caption's text (its math as TeX source) instead.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from docutils import nodes
 from sphinx.application import Sphinx
 
 
@@ -74,8 +80,20 @@ def _drop_thebe(
             context[key][:] = [asset for asset in context[key] if not _is_thebe(asset)]
 
 
+def _alt_text_from_captions(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    for figure in doctree.findall(nodes.figure):
+        caption = next(iter(figure.findall(nodes.caption)), None)
+        if caption is None:
+            continue
+        text = " ".join(caption.astext().split())
+        for image in figure.findall(nodes.image):
+            if not image.get("alt") or image["alt"] == image.get("uri"):
+                image["alt"] = text
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     # Both run before sphinx-book-theme builds the header buttons (priority 501).
     app.connect("html-page-context", _add_ipynb_download, priority=400)
     app.connect("html-page-context", _drop_thebe, priority=400)
+    app.connect("doctree-resolved", _alt_text_from_captions)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -591,11 +591,14 @@ def test_kl_divergence_zeros_of_p() -> None:
 
 def test_vat_direction_is_the_normalised_gradient_whatever_its_size() -> None:
     # a gradient of norm 0.5 (or 1e-20) still sets the direction; only a zero one keeps u
-    x = np.zeros((3, 2))
-    direction = np.array([[0.3, 0.4], [0.0, 1e-20], [0.0, 0.0]])
+    # (and one of norm 1e300, whose squared norm overflows, sets it too)
+    x = np.zeros((4, 2))
+    direction = np.array([[0.3, 0.4], [0.0, 1e-20], [0.0, 0.0], [-6e299, 8e299]])
     r = reg.vat_perturbation(lambda z: direction, x, 0.2, 1e-3, 1, np.random.default_rng(1))
-    np.testing.assert_allclose(r[:2], [[0.12, 0.16], [0.0, 0.2]], rtol=1e-14)
-    np.testing.assert_allclose(np.linalg.norm(r[2]), 0.2, rtol=1e-14)
+    np.testing.assert_allclose(r[[0, 1, 3]], [[0.12, 0.16], [0.0, 0.2], [-0.12, 0.16]],
+                               rtol=1e-14)
+    start = np.random.default_rng(1).standard_normal((4, 2))[2]
+    np.testing.assert_allclose(r[2], 0.2 * start / np.linalg.norm(start), rtol=1e-14)
 
 
 def test_rademacher_penalty_default_is_one_sample() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sitepages import CHAPTERS, HERE, PAGES, SITE, Page
+from sitepages import CHAPTERS, HERE, PAGES, SCREENSHOTS, SITE, Page
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -26,6 +26,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if HERE in item.path.resolve().parents:
             item.add_marker(pytest.mark.skip(
                 reason="site tests run only when tests/site is named (scripts/test does, after the build)"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Screenshots of pages no longer in the book do not linger. Done once, by the
+    controlling process: under pytest-xdist a worker must not delete what another
+    worker has just saved."""
+    if hasattr(session.config, "workerinput"):
+        return
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
 
 
 @pytest.fixture(scope="session")

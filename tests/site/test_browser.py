@@ -201,21 +201,18 @@ async () => {
   await Promise.all(images.filter(img => !img.complete).map(img => new Promise(resolve => {
     img.addEventListener('load', resolve); img.addEventListener('error', resolve);
   })));
+  result.noAlt = [];
   for (const img of images) {
     const name = img.getAttribute('src') || '';
     result.images.push(name);
     if (!(img.complete && img.naturalWidth > 0)) result.brokenImages.push(name);
+    // alt text that describes the image: not missing, not a file name
+    const alt = (img.getAttribute('alt') || '').trim();
+    if (!alt || /\.(png|svg|jpe?g|gif)$/i.test(alt) || alt === name) result.noAlt.push(name);
   }
   return result;
 }
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _fresh_screenshots() -> None:
-    """Screenshots of pages no longer in the book do not linger."""
-    for old in SCREENSHOTS.glob("*.png"):
-        old.unlink()
 
 
 def _screenshot(page, name: str, full_page: bool = False) -> Path:
@@ -258,6 +255,7 @@ def test_page_renders(watched: Watched, page: Page) -> None:
     problems += [f"MathJax error: {t}" for t in result["errors"]]
     problems += [f"raw TeX in the text: {t}" for t in result["rawTex"]]
     problems += [f"image did not load: {t}" for t in result["brokenImages"]]
+    problems += [f"image without alt text: {t}" for t in result["noAlt"]]
     if page.is_chapter:
         if not result["display"]:
             problems.append("a chapter with no display equation: is the math markup lost?")
@@ -319,3 +317,151 @@ def test_search_finds_chapter_word(watched_no_math: Watched, word: str) -> None:
     with watched.page.expect_navigation(wait_until="domcontentloaded"):
         watched.page.click(f"#search-results ul.search li a[href*='{expected}']")
     assert watched.path() == f"/{expected}.html"
+
+
+# -- every reader, every screen (issue 24) -------------------------------------------
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
+WIDE = 992  # the themes' breakpoint: below it both sidebars are dialogs behind a button
+
+
+def _dialog_open(page, selector: str) -> bool:
+    return page.evaluate(f"() => !!(document.querySelector('{selector}') || {{}}).open")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_sidebar_toggles_open_and_close(watched_no_math: Watched, viewport: str) -> None:
+    """The ☰ button opens and closes the chapter list, and on a phone the "on this page"
+    button opens the page's contents. (Both were dead at every width: the themes bound
+    their handlers to hidden duplicates, see _templates/sections/header.html.)"""
+    watched = watched_no_math
+    page = watched.page
+    page.set_viewport_size(VIEWPORTS[viewport])
+    target = CHAPTERS[0] if CHAPTERS else PAGES[0]
+    watched.goto(target.url_path)
+    primary = page.locator(".primary-toggle:visible")
+    assert primary.count() == 1, "one visible ☰ button"
+    chapter_links = page.locator("nav.bd-docs-nav a.reference.internal:visible")
+    if VIEWPORTS[viewport]["width"] < WIDE:
+        assert chapter_links.count() == 0, "on a phone the chapter list starts hidden"
+        primary.click()
+        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar-modal').open")
+        assert chapter_links.count() >= len(CHAPTERS), "the dialog lists every chapter"
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => !document.querySelector('#pst-primary-sidebar-modal').open")
+        secondary = page.locator(".secondary-toggle:visible")
+        assert secondary.count() == 1, "one visible 'on this page' button"
+        secondary.click()
+        page.wait_for_function(
+            "() => document.querySelector('#pst-secondary-sidebar-modal').open")
+        sections = page.locator("#pst-secondary-sidebar-modal .toc-entry a:visible")
+        assert sections.count() >= 2, "the dialog lists the page's sections"
+        page.keyboard.press("Escape")
+        page.wait_for_function(
+            "() => !document.querySelector('#pst-secondary-sidebar-modal').open")
+    else:
+        sidebar = page.locator("#pst-primary-sidebar")
+        assert sidebar.is_visible() and chapter_links.count() >= len(CHAPTERS)
+        primary.click()
+        sidebar.wait_for(state="hidden")
+        assert not _dialog_open(page, "#pst-primary-sidebar-modal")
+        primary.click()
+        sidebar.wait_for(state="visible")
+        # the page's contents need no button here: they are in the right-hand column
+        assert page.locator("#pst-secondary-sidebar .toc-entry a:visible").count() >= 2
+    assert not watched.problems, "\n".join(watched.problems)
+
+
+# Runs in the page once MathJax has finished: what is wider than its column, and can
+# the reader see that it is?
+INSPECT_OVERFLOW = """
+async () => {
+  if (window.MathJax && window.MathJax.startup) await window.MathJax.startup.promise;
+  const result = {checked: 0, overflowing: 0, hidden: [], pageScroll: 0};
+  const boxes = document.querySelectorAll(
+    'main pre, main div.math mjx-container[display="true"], ' +
+    'main .pst-scrollable-table-container, main .output.text_html');
+  for (const el of boxes) {
+    result.checked += 1;
+    if (el.scrollWidth <= el.clientWidth + 1) continue;
+    result.overflowing += 1;
+    const style = getComputedStyle(el);
+    // it scrolls, and a scroll shadow (a background that scrolls with the content)
+    // marks the hidden side: overlay scrollbars (phones, macOS) show nothing at rest
+    const scrolls = ['auto', 'scroll'].includes(style.overflowX);
+    const shadow = style.backgroundAttachment.includes('local')
+      && style.backgroundImage.includes('gradient');
+    if (!(scrolls && shadow)) {
+      result.hidden.push(`${el.tagName.toLowerCase()}.${el.className}: ` +
+        `${el.scrollWidth} px in ${el.clientWidth} px (overflow-x ${style.overflowX}, ` +
+        `scroll shadow ${shadow}): ` + el.textContent.trim().slice(0, 60));
+    }
+  }
+  // nothing widens the page itself (a sideways-scrolling page hides its right side)
+  result.pageScroll = document.scrollingElement.scrollWidth - window.innerWidth;
+  return result;
+}
+"""
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.docname)
+def test_wide_content_scrolls_visibly(watched: Watched, page: Page, viewport: str) -> None:
+    """Code, display equations and tables wider than the column scroll inside it with
+    a visible cue; the page itself never scrolls sideways."""
+    watched.page.set_viewport_size(VIEWPORTS[viewport])
+    watched.goto(page.url_path)
+    result = watched.page.evaluate(INSPECT_OVERFLOW)
+    problems = [f"cut off without a visible scroll: {text}" for text in result["hidden"]]
+    if result["pageScroll"] > 1:
+        problems.append(f"the page is {result['pageScroll']} px wider than the screen")
+    print(f"{page.docname} at {viewport}: {result['overflowing']} of {result['checked']} "
+          "code, equation and table boxes scroll sideways")
+    assert not problems + watched.problems, "\n".join(problems + watched.problems)
+
+
+# The WCAG contrast of every text in the claims ledger against what is behind it.
+INSPECT_LEDGER_CONTRAST = """
+() => {
+  const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const lin = c => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = rgba(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  for (const el of document.querySelectorAll('table.ledger caption, table.ledger th, '
+                                             + 'table.ledger td')) {
+    const fg = luminance(rgba(getComputedStyle(el).color));
+    const bg = luminance(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    worst.push([Math.round(ratio * 100) / 100, el.tagName.toLowerCase(),
+                el.textContent.trim().slice(0, 40)]);
+  }
+  worst.sort((a, b) => a[0] - b[0]);
+  return worst;
+}
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.docname)
+def test_ledger_is_legible(watched_no_math: Watched, page: Page, scheme: str) -> None:
+    """The claims ledger follows the colour scheme: every cell and its caption at WCAG
+    AA contrast (4.5:1); in dark mode it was a light-grey slab with a 1.7:1 caption."""
+    watched = watched_no_math
+    watched.page.emulate_media(color_scheme=scheme)
+    watched.goto(page.url_path)
+    assert watched.page.evaluate("() => document.documentElement.dataset.theme") == scheme
+    cells = watched.page.evaluate(INSPECT_LEDGER_CONTRAST)
+    assert cells, f"{page.docname} has no claims ledger"
+    low = [cell for cell in cells if cell[0] < 4.5]
+    assert not low, f"{page.docname} ({scheme}): text below 4.5:1 contrast: {low[:5]}"
+    table = watched.page.locator("table.ledger").first
+    table.scroll_into_view_if_needed()
+    _screenshot(watched.page, f"{page.docname}--{scheme}-ledger")
