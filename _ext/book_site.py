@@ -18,10 +18,17 @@ no remote kernels, so both scripts and the Thebe stylesheet are left out of the 
 writer replaces by the image's file path: a screen reader announced every figure as
 "../_images/274c97c6....png". Every image in a captioned figure without its own alt
 text takes the caption's text (its math as TeX source) instead.
+
+4. Weight. The site used to copy the whole MathJax package (24 MB of node_modules/) and
+every page loaded MathJax, with or without math. Only the parts of MathJax that the
+pages' one script (the combined tex-mml-chtml component) can load are copied now
+(MATHJAX_PARTS), and a page with no math loads no MathJax. (The theme's 1.5 MB Font
+Awesome script is left out by _templates/static/webpack-macros.html.)
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +98,65 @@ def _alt_text_from_captions(app: Sphinx, doctree: nodes.document, docname: str) 
                 image["alt"] = text
 
 
+#: The parts of node_modules/mathjax the site serves, and why each is needed
+MATHJAX_PARTS = {
+    "LICENSE": "the licence travels with the code",
+    "es5/tex-mml-chtml.js": "the one script the pages load (TeX in, HTML-CSS out, menu)",
+    "es5/input/tex/extensions": "TeX packages it loads on first use (\\boldsymbol, ...)",
+    "es5/input/mml/extensions": "MathML extensions its menu can switch on",
+    "es5/output/chtml/fonts/woff-v2": "the math fonts",
+    "es5/ui": "the parts of its right-click menu loaded on demand",
+    "es5/a11y": "the accessibility explorer its menu can switch on",
+    "es5/sre": "the speech rule engine behind the explorer's spoken math",
+}
+
+
+def _serve_mathjax(app: Sphinx) -> None:
+    if app.builder.format != "html":
+        return
+    package = Path(app.confdir) / "node_modules" / "mathjax"
+    staged = Path(app.outdir).parent / "mathjax-static"
+    target = staged / "mathjax"
+    for part in MATHJAX_PARTS:
+        source = package / part
+        if not source.exists():
+            raise FileNotFoundError(
+                f"{source} is missing: run scripts/setup-env (npm ci installs MathJax)")
+        if source.is_dir():
+            shutil.copytree(source, target / part, dirs_exist_ok=True)
+        else:
+            (target / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / part)
+    app.config.html_static_path.append(str(staged))
+
+
+def _has_math(doctree: Any, context: dict[str, Any]) -> bool:
+    if doctree is not None and any(
+        True for _ in doctree.findall(lambda n: isinstance(n, (nodes.math, nodes.math_block)))
+    ):
+        return True
+    body = str(context.get("body", ""))
+    return any(marker in body for marker in ('class="math', "\\(", "\\["))
+
+
+def _mathjax_only_with_math(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    if _has_math(doctree, context) or "script_files" not in context:
+        return
+    mathjax = str(app.config.mathjax_path)
+    context["script_files"][:] = [
+        asset for asset in context["script_files"]
+        if mathjax not in str(getattr(asset, "filename", "") or "")
+        and "MathJax" not in str(getattr(asset, "attributes", {}).get("body", "") or "")
+    ]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     # Both run before sphinx-book-theme builds the header buttons (priority 501).
     app.connect("html-page-context", _add_ipynb_download, priority=400)
     app.connect("html-page-context", _drop_thebe, priority=400)
     app.connect("doctree-resolved", _alt_text_from_captions)
+    app.connect("builder-inited", _serve_mathjax)
+    app.connect("html-page-context", _mathjax_only_with_math, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -465,3 +465,42 @@ def test_ledger_is_legible(watched_no_math: Watched, page: Page, scheme: str) ->
     table = watched.page.locator("table.ledger").first
     table.scroll_into_view_if_needed()
     _screenshot(watched.page, f"{page.docname}--{scheme}-ledger")
+
+
+# What a first visit downloads, besides the page's own HTML and figures: shared assets.
+# With math: MathJax's script (1.2 MB) and fonts, the theme's stylesheets (0.5 MB), the
+# search index, the theme's scripts; about 2.2 MB. Without math, about 0.9 MB. The
+# budgets leave some room, but not the 1.5 MB of the Font Awesome script the theme used
+# to load on every page, nor MathJax on a page without math.
+SHARED_BUDGET = {True: 2_600_000, False: 1_200_000}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.docname)
+def test_page_weight(watched: Watched, page: Page) -> None:
+    sizes: dict[str, int] = {}
+
+    def record(response) -> None:
+        try:
+            sizes[response.url.split("?")[0]] = len(response.body())
+        except Exception:  # a redirect or an aborted request has no body
+            pass
+
+    watched.page.on("response", record)
+    watched.goto(page.url_path)
+    has_math = watched.page.evaluate(
+        "async () => { if (window.MathJax && window.MathJax.startup) {"
+        " await window.MathJax.startup.promise; return true; } return false; }")
+    watched.page.wait_for_load_state("networkidle")
+    own = {url: n for url, n in sizes.items()
+           if url.endswith(page.url_path) or "/_images/" in url}
+    shared = sum(sizes.values()) - sum(own.values())
+    heaviest = sorted(sizes.items(), key=lambda item: -item[1])[:3]
+    print(f"{page.docname}: {sum(sizes.values()) / 1e6:.2f} MB in {len(sizes)} requests "
+          f"(page and figures {sum(own.values()) / 1e6:.2f} MB, shared {shared / 1e6:.2f} MB"
+          f"{', with MathJax' if has_math else ''}); heaviest "
+          + ", ".join(f"{url.rsplit('/', 1)[-1]} {n / 1e6:.2f} MB" for url, n in heaviest))
+    assert not any("fontawesome.js" in url for url in sizes), "the Font Awesome script is back"
+    assert shared <= SHARED_BUDGET[has_math], (
+        f"{page.docname}: {shared / 1e6:.2f} MB of shared assets, over the budget of "
+        f"{SHARED_BUDGET[has_math] / 1e6:.1f} MB")
+    assert not watched.problems, "\n".join(watched.problems)

@@ -110,6 +110,16 @@ def test_no_external_assets_in_css(site: Path) -> None:
     assert not offences, "stylesheets fetching from the network:\n" + "\n".join(offences)
 
 
+def test_only_the_mathjax_the_pages_use_is_served(site: Path) -> None:
+    """The site copies the parts of MathJax its one script can load, not the package
+    (24 MB, mostly other builds of the same thing): see MATHJAX_PARTS in _ext."""
+    es5 = SITE / MATHJAX_SCRIPT.rsplit("/", 1)[0]
+    served = sorted(p.name for p in es5.glob("*.js"))
+    assert served == ["tex-mml-chtml.js"], f"other MathJax builds served too: {served}"
+    total = sum(p.stat().st_size for p in es5.rglob("*") if p.is_file())
+    assert total < 8_000_000, f"MathJax takes {total / 1e6:.1f} MB of the site"
+
+
 def test_mathjax_is_served_locally(site: Path) -> None:
     """Every page with math loads the site's own MathJax 3, with the book's macros."""
     script = SITE / MATHJAX_SCRIPT
@@ -123,6 +133,7 @@ def test_mathjax_is_served_locally(site: Path) -> None:
         if not sources:
             assert not has_math, f"{rel(path)} has math but loads no MathJax"
             continue
+        assert has_math, f"{rel(path)} loads MathJax (1.2 MB) but has no math"
         with_math += 1
         for src in sources:
             target = (path.parent / unquote(urlsplit(src).path)).resolve()
