@@ -19,7 +19,25 @@ writer replaces by the image's file path: a screen reader announced every figure
 "../_images/274c97c6....png". Every image in a captioned figure without its own alt
 text takes the caption's text (its math as TeX source) instead.
 
-4. Weight. The site used to copy the whole MathJax package (24 MB of node_modules/) and
+4. Table headers. pandas writes an empty ``<th></th>`` at the corner of every table
+(and under the column names when the index has a name); screen readers announce it as
+a header with no name (axe: empty-table-header). In the site those cells become
+ordinary empty cells, ``<td></td>``; the notebooks keep pandas' markup.
+
+5. Folded code. MyST-NB labels the "Show code cell source" toggle of a folded cell
+"Toggle hidden content" (aria-label), so a speech-input user who says what they see
+cannot name it (axe: label-content-name-mismatch). The label is dropped: the toggle's
+name is then its visible text.
+
+6. Chinese. The article titles and a few quoted terms are in Chinese. Every run of
+Chinese characters in the text becomes ``<span lang="zh" class="zh">``, so that screen
+readers switch language and the stylesheet can give it the site's own CJK font
+(_assets/fonts/, a subset of Noto Sans SC made by scripts/subset-cjk-font): a reader
+without a CJK system font saw empty boxes.
+
+The search index also finds Chinese words (SearchEnglishAndChinese).
+
+7. Weight. The site used to copy the whole MathJax package (24 MB of node_modules/) and
 every page loaded MathJax, with or without math. Only the parts of MathJax that the
 pages' one script (the combined tex-mml-chtml component) can load are copied now
 (MATHJAX_PARTS), and a page with no math loads no MathJax. (The theme's 1.5 MB Font
@@ -28,12 +46,14 @@ Awesome script is left out by _templates/static/webpack-macros.html.)
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
+from sphinx.search.en import SearchEnglish
 
 
 def _executed_notebook(app: Sphinx, path: Path) -> bytes:
@@ -98,6 +118,80 @@ def _alt_text_from_captions(app: Sphinx, doctree: nodes.document, docname: str) 
                 image["alt"] = text
 
 
+#: Chinese characters and the CJK punctuation the book quotes with them
+CJK_RUN = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]+")
+_NOT_PROSE = (nodes.literal, nodes.literal_block, nodes.raw, nodes.math, nodes.math_block,
+              nodes.comment)
+
+
+def _mark_chinese(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    for text in list(doctree.findall(nodes.Text)):
+        parent = text.parent
+        if parent is None or not CJK_RUN.search(text.astext()):
+            continue
+        if any(isinstance(a, _NOT_PROSE) for a in _ancestors(parent)):
+            continue
+        pieces: list[nodes.Node] = []
+        value, last = text.astext(), 0
+        for match in CJK_RUN.finditer(value):
+            if match.start() > last:
+                pieces.append(nodes.Text(value[last:match.start()]))
+            pieces.append(nodes.inline(match.group(), match.group(), classes=["zh"]))
+            last = match.end()
+        if last < len(value):
+            pieces.append(nodes.Text(value[last:]))
+        index = parent.index(text)
+        parent.remove(text)
+        for offset, piece in enumerate(pieces):
+            parent.insert(index + offset, piece)
+
+
+class SearchEnglishAndChinese(SearchEnglish):
+    """Sphinx's English search, which also finds Chinese. Chinese has no spaces between
+    words, so a run such as the title n维空间下两个随机向量的夹角分布 was indexed as one
+    word and a search for 夹角 found nothing. Each run is also indexed under every
+    substring of two or more characters (a few hundred terms for the whole book)."""
+
+    def split(self, input: str) -> list[str]:  # noqa: A002 (Sphinx's name)
+        words = super().split(input)
+        for run in CJK_RUN.findall(input):
+            words += [run[i:j] for i in range(len(run)) for j in range(i + 2, len(run) + 1)]
+        return words
+
+
+def _ancestors(node: nodes.Node) -> list[nodes.Node]:
+    found = []
+    while node is not None:
+        found.append(node)
+        node = node.parent
+    return found
+
+
+def _chinese_lang(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    if "body" in context:
+        context["body"] = context["body"].replace(
+            '<span class="zh">', '<span lang="zh" class="zh">')
+
+
+def _toggle_named_by_its_text(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    if "body" in context:
+        context["body"] = context["body"].replace(
+            '<summary aria-label="Toggle hidden content">', "<summary>")
+
+
+def _no_empty_table_headers(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    for raw in list(doctree.findall(nodes.raw)):
+        text = raw.astext()
+        if raw.get("format") == "html" and 'class="dataframe"' in text and "<th></th>" in text:
+            raw.replace_self(nodes.raw(text.replace("<th></th>", "<td></td>"),
+                                       text.replace("<th></th>", "<td></td>"),
+                                       format="html", classes=raw.get("classes", [])))
+
+
 #: The parts of node_modules/mathjax the site serves, and why each is needed
 MATHJAX_PARTS = {
     "LICENSE": "the licence travels with the code",
@@ -157,6 +251,11 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _add_ipynb_download, priority=400)
     app.connect("html-page-context", _drop_thebe, priority=400)
     app.connect("doctree-resolved", _alt_text_from_captions)
+    app.connect("doctree-resolved", _no_empty_table_headers)
     app.connect("builder-inited", _serve_mathjax)
     app.connect("html-page-context", _mathjax_only_with_math, priority=900)
+    app.connect("html-page-context", _toggle_named_by_its_text, priority=400)
+    app.connect("doctree-resolved", _mark_chinese)
+    app.add_search_language(SearchEnglishAndChinese)
+    app.connect("html-page-context", _chinese_lang, priority=400)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -8,6 +8,7 @@ SITE_SCREENSHOTS where the browser test saves its screenshots (_build/screenshot
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,3 +61,20 @@ def _docname(file: str) -> str:
 
 PAGES = _toc_pages()
 CHAPTERS = [p for p in PAGES if p.is_chapter]
+
+
+# -- Chinese: the characters the book uses, and the font subset that must cover them --
+CJK_FONT = ROOT / "_assets" / "fonts" / "noto-sans-sc-subset.woff"
+#: Chinese characters and CJK punctuation (the same ranges as _ext/book_site.py)
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+
+
+def cjk_sources() -> list[Path]:
+    book = ROOT / "book"
+    return sorted([*book.glob("*.md"), *book.glob("*.bib"), ROOT / "_toc.yml",
+                   ROOT / "_config.yml"])
+
+
+def cjk_characters() -> set[str]:
+    """Every Chinese character or CJK punctuation mark in the book's sources."""
+    return {c for path in cjk_sources() for c in CJK.findall(path.read_text(encoding="utf-8"))}

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 
-from sitepages import CHAPTERS, PAGES, SITE
+from sitepages import CHAPTERS, CJK_FONT, PAGES, SITE, cjk_characters
 
 MATHJAX_SCRIPT = "_static/mathjax/es5/tex-mml-chtml.js"
 EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
@@ -204,3 +204,18 @@ def test_chapter_offers_md_and_executed_ipynb(site: Path, page) -> None:
     assert code, f"{page.docname}: the .ipynb has no code cells"
     assert all(c.get("execution_count") for c in code), f"{page.docname}: the .ipynb is not executed"
     assert any(c.get("outputs") for c in code), f"{page.docname}: the .ipynb has no outputs"
+
+
+
+def test_cjk_font_covers_the_books_chinese() -> None:
+    """The site's Chinese font is a subset: it must hold every character the sources
+    use (scripts/subset-cjk-font remakes it), and stay small."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(CJK_FONT))
+    covered = font.getBestCmap()
+    missing = sorted(c for c in cjk_characters() if ord(c) not in covered)
+    assert not missing, (f"{CJK_FONT.name} lacks {''.join(missing)}: run "
+                         "scripts/subset-cjk-font")
+    assert CJK_FONT.stat().st_size < 100_000
+    assert (CJK_FONT.parent / "OFL.txt").is_file(), "the font's licence travels with it"
