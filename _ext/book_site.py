@@ -37,7 +37,13 @@ without a CJK system font saw empty boxes.
 
 The search index also finds Chinese words (SearchEnglishAndChinese).
 
-7. Weight. The site used to copy the whole MathJax package (24 MB of node_modules/) and
+7. A way back to the source. `repository.url` in _config.yml (empty by default: the
+book does not know where a copy is published) turns on the theme's repository and
+issue buttons, and every chapter ends with a line saying how to report an error: with
+a repository, a link to its issues and to the chapter's source; without one, where the
+chapter's source is in the site itself and what a report should quote.
+
+8. Weight. The site used to copy the whole MathJax package (24 MB of node_modules/) and
 every page loaded MathJax, with or without math. Only the parts of MathJax that the
 pages' one script (the combined tex-mml-chtml component) can load are copied now
 (MATHJAX_PARTS), and a page with no math loads no MathJax. (The theme's 1.5 MB Font
@@ -175,6 +181,46 @@ def _chinese_lang(
             '<span class="zh">', '<span lang="zh" class="zh">')
 
 
+def feedback_line(repository_url: str, branch: str, source: str) -> str:
+    """The closing line of a chapter page: how to report an error in it (HTML).
+
+    ``source`` is the chapter's path in the repository (book/NN-name.md).
+    """
+    ask = ("Found an error, or a claim that should fail and does not? Please report it, "
+           "quoting the claim's ID from the ledger above (such as 8512-x14)")
+    url = repository_url.strip().rstrip("/")
+    if url:
+        issues, page = f"{url}/issues", f"{url}/blob/{branch or 'main'}/{source}"
+        return (f'<p class="book-feedback">{ask}, at <a href="{issues}">{issues}</a>. '
+                f'This chapter\'s source: <a href="{page}">{source}</a>.</p>')
+    return (f'<p class="book-feedback">{ask}, to whoever published this copy of the '
+            "book. This chapter's source is in the download menu at the top of the "
+            "page (.md), with the executed notebook (.ipynb).</p>")
+
+
+def _add_feedback_line(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    if doctree is None or "body" not in context or not _is_chapter(doctree):
+        return
+    options = app.config.html_theme_options
+    context["body"] += feedback_line(str(options.get("repository_url", "") or ""),
+                                     str(options.get("repository_branch", "") or ""),
+                                     f"{pagename}.md")
+
+
+def _is_chapter(doctree: Any) -> bool:
+    """A chapter is a page with a claims ledger."""
+    return any('class="ledger"' in raw.astext() for raw in doctree.findall(nodes.raw))
+
+
+def _repository_buttons(app: Sphinx, config: Any) -> None:
+    options = config.html_theme_options
+    if str(options.get("repository_url", "") or "").strip():
+        options["use_repository_button"] = True
+        options["use_issues_button"] = True
+
+
 def _toggle_named_by_its_text(
     app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
@@ -258,4 +304,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("doctree-resolved", _mark_chinese)
     app.add_search_language(SearchEnglishAndChinese)
     app.connect("html-page-context", _chinese_lang, priority=400)
+    app.connect("html-page-context", _add_feedback_line, priority=400)
+    app.connect("config-inited", _repository_buttons)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -219,3 +219,16 @@ def test_cjk_font_covers_the_books_chinese() -> None:
                          "scripts/subset-cjk-font")
     assert CJK_FONT.stat().st_size < 100_000
     assert (CJK_FONT.parent / "OFL.txt").is_file(), "the font's licence travels with it"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.docname)
+def test_chapters_say_how_to_report_an_error(site: Path, page) -> None:
+    """Every chapter ends with how to report an error (_ext/book_site.py: a link to the
+    repository's issues when _config.yml names one); other pages do not."""
+    lines = soup(page.html).select("p.book-feedback")
+    if not page.is_chapter:
+        assert not lines
+        return
+    assert len(lines) == 1, f"{page.docname}: {len(lines)} feedback lines"
+    text = " ".join(lines[0].get_text().split())
+    assert "claim's ID" in text and ("download menu" in text or lines[0].find("a"))
