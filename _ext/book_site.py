@@ -43,7 +43,11 @@ issue buttons, and every chapter ends with a line saying how to report an error:
 a repository, a link to its issues and to the chapter's source; without one, where the
 chapter's source is in the site itself and what a report should quote.
 
-8. Weight. The site used to copy the whole MathJax package (24 MB of node_modules/) and
+8. Totals. The verification page's tables list one row per chapter; each gains an "All
+chapters" row with the sum of every column whose cells are all whole numbers (the
+claims verified, the kinds of evidence, the steps checked, the planted bugs).
+
+9. Weight. The site used to copy the whole MathJax package (24 MB of node_modules/) and
 every page loaded MathJax, with or without math. Only the parts of MathJax that the
 pages' one script (the combined tex-mml-chtml component) can load are copied now
 (MATHJAX_PARTS), and a page with no math loads no MathJax. (The theme's 1.5 MB Font
@@ -181,6 +185,30 @@ def _chinese_lang(
             '<span class="zh">', '<span lang="zh" class="zh">')
 
 
+def _add_totals(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    if docname != "book/verification":
+        return
+    for table in doctree.findall(nodes.table):
+        head, body = table.next_node(nodes.thead), table.next_node(nodes.tbody)
+        if head is None or body is None or head.astext().split()[:1] != ["Chapter"]:
+            continue
+        rows = [row for row in body.children if isinstance(row, nodes.row)]
+        columns = len(rows[0].children)
+        sums: list[str] = []
+        for column in range(1, columns):
+            cells = [row.children[column].astext().strip() for row in rows]
+            sums.append(str(sum(int(c) for c in cells))
+                        if all(c.isdigit() for c in cells) else "")
+        if not any(sums):
+            continue
+        total = nodes.row()
+        total += nodes.entry("", nodes.paragraph("", "", nodes.strong(text="All chapters")))
+        for value in sums:
+            cell = nodes.paragraph("", "", nodes.strong(text=value)) if value else nodes.paragraph()
+            total += nodes.entry("", cell)
+        body += total
+
+
 def feedback_line(repository_url: str, branch: str, source: str) -> str:
     """The closing line of a chapter page: how to report an error in it (HTML).
 
@@ -302,6 +330,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _mathjax_only_with_math, priority=900)
     app.connect("html-page-context", _toggle_named_by_its_text, priority=400)
     app.connect("doctree-resolved", _mark_chinese)
+    app.connect("doctree-resolved", _add_totals)
     app.add_search_language(SearchEnglishAndChinese)
     app.connect("html-page-context", _chinese_lang, priority=400)
     app.connect("html-page-context", _add_feedback_line, priority=400)

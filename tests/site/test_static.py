@@ -232,3 +232,15 @@ def test_chapters_say_how_to_report_an_error(site: Path, page) -> None:
     assert len(lines) == 1, f"{page.docname}: {len(lines)} feedback lines"
     text = " ".join(lines[0].get_text().split())
     assert "claim's ID" in text and ("download menu" in text or lines[0].find("a"))
+
+
+def test_verification_page_totals_match_the_chapters_ledgers(site: Path) -> None:
+    """The verification page's "All chapters" row (added by _ext/book_site.py) equals
+    the number of rows in the chapters' own ledger tables, counted here from the pages."""
+    page = soup(SITE / "book" / "verification.html")
+    table = next(t for t in page.select("table")
+                 if "Claims verified" in t.select_one("thead").get_text())
+    last = table.select("tbody tr")[-1].select("td")
+    assert last[0].get_text(strip=True) == "All chapters"
+    counted = sum(len(soup(p.html).select("table.ledger tbody tr")) for p in CHAPTERS)
+    assert int(last[-1].get_text(strip=True)) == counted, "total claims"
