@@ -177,14 +177,6 @@ def _ancestors(node: nodes.Node) -> list[nodes.Node]:
     return found
 
 
-def _chinese_lang(
-    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
-) -> None:
-    if "body" in context:
-        context["body"] = context["body"].replace(
-            '<span class="zh">', '<span lang="zh" class="zh">')
-
-
 def _add_totals(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     if docname != "book/verification":
         return
@@ -249,12 +241,20 @@ def _repository_buttons(app: Sphinx, config: Any) -> None:
         options["use_issues_button"] = True
 
 
-def _toggle_named_by_its_text(
+#: Fixed rewrites of a page's HTML body: (what is written, what it becomes, why)
+BODY_REWRITES = (
+    ('<span class="zh">', '<span lang="zh" class="zh">', "6: Chinese is marked lang=zh"),
+    ('<summary aria-label="Toggle hidden content">', "<summary>",
+     "5: a folded cell's toggle is named by its visible text"),
+)
+
+
+def _rewrite_body(
     app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
     if "body" in context:
-        context["body"] = context["body"].replace(
-            '<summary aria-label="Toggle hidden content">', "<summary>")
+        for written, wanted, _why in BODY_REWRITES:
+            context["body"] = context["body"].replace(written, wanted)
 
 
 def _no_empty_table_headers(app: Sphinx, doctree: nodes.document, docname: str) -> None:
@@ -328,11 +328,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("doctree-resolved", _no_empty_table_headers)
     app.connect("builder-inited", _serve_mathjax)
     app.connect("html-page-context", _mathjax_only_with_math, priority=900)
-    app.connect("html-page-context", _toggle_named_by_its_text, priority=400)
+    app.connect("html-page-context", _rewrite_body, priority=400)
     app.connect("doctree-resolved", _mark_chinese)
     app.connect("doctree-resolved", _add_totals)
     app.add_search_language(SearchEnglishAndChinese)
-    app.connect("html-page-context", _chinese_lang, priority=400)
     app.connect("html-page-context", _add_feedback_line, priority=400)
     app.connect("config-inited", _repository_buttons)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
