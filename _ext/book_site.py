@@ -52,10 +52,18 @@ every page loaded MathJax, with or without math. Only the parts of MathJax that 
 pages' one script (the combined tex-mml-chtml component) can load are copied now
 (MATHJAX_PARTS), and a page with no math loads no MathJax. (The theme's 1.5 MB Font
 Awesome script is left out by _templates/static/webpack-macros.html.)
+
+10. Figures on a phone. The chapters draw their figures as SVG with text of 10 pt or
+more. A figure wider than the column shrinks with it, and on a 390 px phone a
+two-panel figure would shrink its labels to 5 px. Each SVG figure gets a minimum width
+(``min-width``, from its own width and its smallest text, read from the SVG) at which
+that text is still MIN_FIGURE_TEXT_PX pixels high; a figure that needs more room than
+the column scrolls sideways in it, with the scroll shadow of _assets/book.css.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from pathlib import Path
@@ -320,6 +328,53 @@ def _mathjax_only_with_math(
     ]
 
 
+#: The smallest figure text a reader is shown, in CSS pixels (a 10 pt label on a phone).
+MIN_FIGURE_TEXT_PX = 9
+#: The theme pads a figure in dark mode (0.5rem each side): room kept for it.
+FIGURE_PADDING_PX = 16
+_SVG_WIDTH_PT = re.compile(r'<svg\b[^>]*?\bwidth="([\d.]+)pt"')
+# Matplotlib draws each text as glyph paths, in a group scaled by its size in pt / 100.
+_SVG_TEXT_SCALE = re.compile(
+    r'<g id="text_\d+">\s*<!--.*?-->\s*<g transform="[^"]*?scale\(([\d.]+) -', re.DOTALL)
+_IMG_SVG = re.compile(r'<img ([^>]*?)src="([^"]*?_images/([^"/]+\.svg))"')
+
+
+def figure_min_width_px(svg: str) -> int | None:
+    """The width at which an SVG figure's smallest text is MIN_FIGURE_TEXT_PX high.
+
+    None for an SVG that is not a Matplotlib figure with text. Never more than the
+    figure's natural width (1 pt = 4/3 px) plus the dark theme's padding.
+    """
+    width = _SVG_WIDTH_PT.search(svg)
+    sizes = [100 * float(scale) for scale in _SVG_TEXT_SCALE.findall(svg)]
+    if width is None or not sizes:
+        return None
+    width_pt = float(width.group(1))
+    needed = MIN_FIGURE_TEXT_PX * width_pt / min(sizes)  # text px = pt * shown px / width pt
+    return math.ceil(min(needed, 4 * width_pt / 3)) + FIGURE_PADDING_PX
+
+
+def _legible_figures(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    body = context.get("body")
+    if not body or ".svg" not in body:
+        return
+    sources = {unique: Path(app.srcdir, source)
+               for source, (_docs, unique) in app.env.images.items()}
+
+    def min_width(match: re.Match[str]) -> str:
+        source = sources.get(match.group(3))
+        if source is None or not source.is_file():
+            return match.group(0)
+        width = figure_min_width_px(source.read_text(encoding="utf-8"))
+        if width is None:
+            return match.group(0)
+        return f'<img {match.group(1)}style="min-width: {width}px" src="{match.group(2)}"'
+
+    context["body"] = _IMG_SVG.sub(min_width, body)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     # Both run before sphinx-book-theme builds the header buttons (priority 501).
     app.connect("html-page-context", _add_ipynb_download, priority=400)
@@ -329,6 +384,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", _serve_mathjax)
     app.connect("html-page-context", _mathjax_only_with_math, priority=900)
     app.connect("html-page-context", _rewrite_body, priority=400)
+    app.connect("html-page-context", _legible_figures, priority=400)
     app.connect("doctree-resolved", _mark_chinese)
     app.connect("doctree-resolved", _add_totals)
     app.add_search_language(SearchEnglishAndChinese)

@@ -30,3 +30,32 @@ def test_chinese_search_terms_include_every_inner_word() -> None:
     words = search.split("the n维空间下两个随机向量的夹角分布 article")
     assert {"夹角", "随机向量", "维空间下两个随机向量的夹角分布", "article"} <= set(words)
     assert "夹" not in words  # single characters would match nearly everything
+
+
+def _svg_figure(width_in: float, label_pt: float) -> str:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width_in, 3))
+    ax.plot([0, 1], [0, 1], label="line")
+    ax.tick_params(labelsize=12)
+    ax.legend(fontsize=label_pt)
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def test_figure_min_width_keeps_the_smallest_text_legible() -> None:
+    # 6.4 in = 460.8 pt wide, smallest text the 8 pt legend: shown 518.4 px wide it is
+    # 9 px high; plus 16 px for the dark theme's padding.
+    assert book_site.figure_min_width_px(_svg_figure(6.4, 8)) == 535
+    # 12 pt text in a 3 in (216 pt) figure is legible at 162 px: 178 with the padding.
+    assert book_site.figure_min_width_px(_svg_figure(3, 12)) == 178
+    # 5 pt text would need 1.8x the figure's own width: capped at its natural 614.4 px.
+    assert book_site.figure_min_width_px(_svg_figure(6.4, 5)) == 615 + 16
+    assert book_site.figure_min_width_px('<svg width="10pt"><path d="M 0 0"/></svg>') is None

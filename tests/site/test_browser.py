@@ -395,7 +395,8 @@ async () => {
   const result = {checked: 0, overflowing: 0, hidden: [], pageScroll: 0};
   const boxes = document.querySelectorAll(
     'main pre, main div.math mjx-container[display="true"], ' +
-    'main .pst-scrollable-table-container, main .output.text_html');
+    'main .pst-scrollable-table-container, main .output.text_html, ' +
+    'main div.cell_output figure');
   for (const el of boxes) {
     result.checked += 1;
     if (el.scrollWidth <= el.clientWidth + 1) continue;
@@ -425,15 +426,15 @@ def _overflow_problems(watched: Watched, page: Page, viewport: str) -> list[str]
     if result["pageScroll"] > 1:
         problems.append(f"the page is {result['pageScroll']} px wider than the screen")
     print(f"{page.docname} at {viewport}: {result['overflowing']} of {result['checked']} "
-          "code, equation and table boxes scroll sideways")
+          "code, equation, table and figure boxes scroll sideways")
     return problems
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.docname)
 def test_wide_content_scrolls_visibly(watched: Watched, page: Page) -> None:
-    """On a phone (and, in test_page_renders, on a desktop), code, display equations and
-    tables wider than the column scroll inside it with a visible cue; the page itself
-    never scrolls sideways."""
+    """On a phone (and, in test_page_renders, on a desktop), code, display equations,
+    tables and figures wider than the column scroll inside it with a visible cue; the
+    page itself never scrolls sideways."""
     watched.page.set_viewport_size(VIEWPORTS["phone"])
     watched.goto(page.url_path)
     problems = _overflow_problems(watched, page, "phone")
@@ -542,9 +543,8 @@ UPSTREAM_VIOLATIONS = {
 }
 
 
-# A phone and a desktop in light mode, and the dark scheme (where only colours change)
-# on the desktop: about 2 s per page each.
-AXE_SETTINGS = [("phone", "light"), ("desktop", "light"), ("desktop", "dark")]
+# A phone and a desktop, each in light and dark mode: about 2 s per page each.
+AXE_SETTINGS = [("phone", "light"), ("phone", "dark"), ("desktop", "light"), ("desktop", "dark")]
 
 
 @pytest.mark.parametrize(("viewport", "scheme"), AXE_SETTINGS, ids="-".join)
@@ -615,3 +615,116 @@ def test_chinese_is_drawn_with_a_real_font(watched_no_math: Watched, page: Page)
             problems.append(f"{text[:80]}: drawn with {system or 'nothing'}")
     assert not problems, "\n".join(problems[:5])
     assert not watched.problems, "\n".join(watched.problems)
+
+
+# -- figures: vector, legible on a phone, legible in dark mode ------------------------
+#: The smallest figure text a reader may be shown, in CSS pixels. The figures' labels
+#: were 5-8 px on a phone (100-dpi PNGs shrunk to 0.42-0.60 of their size).
+MIN_FIGURE_TEXT_PX = 9
+
+# For every figure: its source, its width and smallest text in the SVG (Matplotlib
+# draws a text as glyph paths in a group scaled by its size in pt / 100), and the width
+# it is shown at. Independent of _ext/book_site.py, which sets the figures' min-width.
+INSPECT_FIGURES = """
+async () => {
+  const out = [];
+  for (const img of document.querySelectorAll('main img')) {
+    const src = img.getAttribute('src');
+    const item = {src, svg: /\\.svg$/.test(src), widthPt: null, minTextPt: null};
+    if (item.svg) {
+      const text = await (await fetch(img.src)).text();
+      const width = text.match(/<svg\\b[^>]*?\\bwidth="([\\d.]+)pt"/);
+      item.widthPt = width ? Number(width[1]) : null;
+      const sizes = [...text.matchAll(
+        /<g id="text_\\d+">\\s*<!--[\\s\\S]*?-->\\s*<g transform="[^"]*?scale\\(([\\d.]+) -/g)]
+        .map(m => 100 * Number(m[1]));
+      item.minTextPt = sizes.length ? Math.min(...sizes) : null;
+    }
+    const style = getComputedStyle(img);
+    item.shownPx = img.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    out.push(item);
+  }
+  return out;
+}
+"""
+
+# The part of an element the reader sees: its box cut by every scrolling ancestor and
+# by the window, in the window's coordinates.
+VISIBLE_PART = """
+el => {
+  let {left, top, right, bottom} = el.getBoundingClientRect();
+  for (let box = el.parentElement; box; box = box.parentElement) {
+    if (getComputedStyle(box).overflowX === 'visible') continue;
+    const r = box.getBoundingClientRect();
+    left = Math.max(left, r.left); right = Math.min(right, r.right);
+    top = Math.max(top, r.top); bottom = Math.min(bottom, r.bottom);
+  }
+  left = Math.max(left, 0); top = Math.max(top, 0);
+  right = Math.min(right, window.innerWidth); bottom = Math.min(bottom, window.innerHeight);
+  return {x: left, y: top, width: right - left, height: bottom - top};
+}
+"""
+
+FIGURE_SETTINGS = [("phone", "light"), ("phone", "dark"), ("desktop", "light"),
+                   ("desktop", "dark")]
+
+
+def _contrast_of_figure(png: bytes) -> float:
+    """WCAG contrast between a figure's background (its commonest colour) and its
+    darkest ink (the 0.2 % darkest pixels): the labels against the paper."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float) / 255
+    linear = np.where(pixels <= 0.03928, pixels / 12.92, ((pixels + 0.055) / 1.055) ** 2.4)
+    luminance = linear @ np.array([0.2126, 0.7152, 0.0722])
+    values, counts = np.unique(np.round(luminance, 3), return_counts=True)
+    paper = values[np.argmax(counts)]
+    ink = np.quantile(luminance, 0.002)
+    return (max(paper, ink) + 0.05) / (min(paper, ink) + 0.05)
+
+
+@pytest.mark.parametrize(("viewport", "scheme"), FIGURE_SETTINGS, ids="-".join)
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.docname)
+def test_figures_are_legible(watched_no_math: Watched, page: Page, viewport: str,
+                             scheme: str) -> None:
+    """Every figure is an SVG whose smallest text is shown at MIN_FIGURE_TEXT_PX or more
+    (a wide figure scrolls rather than shrinks: test_wide_content_scrolls_visibly checks
+    the scroll is visible), and in dark mode its labels stand out from its background
+    at 4.5:1 or more."""
+    watched = watched_no_math
+    watched.page.set_viewport_size(VIEWPORTS[viewport])
+    watched.page.emulate_media(color_scheme=scheme)
+    watched.goto(page.url_path)
+    figures = watched.page.evaluate(INSPECT_FIGURES)
+    problems = []
+    smallest = []
+    for i, figure in enumerate(figures):
+        name = figure["src"].rsplit("/", 1)[-1][:12]
+        if not figure["svg"]:
+            problems.append(f"figure {i + 1} ({name}) is not vector (SVG)")
+            continue
+        if figure["widthPt"] is None or figure["minTextPt"] is None:
+            problems.append(f"figure {i + 1} ({name}): no Matplotlib text found in the SVG")
+            continue
+        text_px = figure["minTextPt"] * figure["shownPx"] / figure["widthPt"]
+        smallest.append(round(text_px, 1))
+        if text_px < MIN_FIGURE_TEXT_PX:
+            problems.append(f"figure {i + 1} ({name}): smallest text {text_px:.1f} px "
+                            f"({figure['minTextPt']:.1f} pt in {figure['widthPt']:.0f} pt "
+                            f"shown at {figure['shownPx']:.0f} px)")
+        if scheme == "dark":
+            image = watched.page.locator("main img").nth(i)
+            image.scroll_into_view_if_needed()
+            # only the part in view: a wide figure is clipped by its scrolling box
+            visible = image.evaluate(VISIBLE_PART)
+            contrast = _contrast_of_figure(watched.page.screenshot(clip=visible))
+            if contrast < 4.5:
+                problems.append(f"figure {i + 1} ({name}) in dark mode: labels at "
+                                f"{contrast:.1f}:1 against the figure's background")
+    print(f"{page.docname} {viewport} {scheme}: {len(figures)} figures, smallest text "
+          f"per figure {smallest} px")
+    assert figures, f"{page.docname} has no figure"
+    assert not problems + watched.problems, "\n".join(problems + watched.problems)
