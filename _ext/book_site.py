@@ -59,6 +59,13 @@ two-panel figure would shrink its labels to 5 px. Each SVG figure gets a minimum
 (``min-width``, from its own width and its smallest text, read from the SVG) at which
 that text is still MIN_FIGURE_TEXT_PX pixels high; a figure that needs more room than
 the column scrolls sideways in it, with the scroll shadow of _assets/book.css.
+
+11. lib for readers. A downloaded chapter needs the book's ``lib`` package. The build
+makes lib's wheel (pyproject.toml: the pinned numerical stack as its dependencies, and
+a ``chapters`` extra with what the chapters import besides lib) into
+``_downloads/lib/``; the download menu of every page offers it beside the notebook, each
+chapter ends with the command that installs it, and every downloaded notebook opens
+with that command.
 """
 
 from __future__ import annotations
@@ -66,6 +73,10 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +102,9 @@ def _executed_notebook(app: Sphinx, path: Path) -> bytes:
             _, notebook = cache.merge_match_into_notebook(notebook)
         except KeyError:  # not in the cache: keep what MyST-NB wrote
             pass
+    preamble = nbformat.v4.new_markdown_cell(notebook_preamble(wheel_name()))
+    preamble.id = "run-this-notebook"  # fixed: the same notebook on every build
+    notebook.cells.insert(0, preamble)
     return nbformat.writes(notebook).encode("utf-8")
 
 
@@ -375,6 +389,83 @@ def _legible_figures(
     context["body"] = _IMG_SVG.sub(min_width, body)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+#: Where the site offers lib's wheel (relative to the site's root).
+WHEEL_DIR = "_downloads/lib"
+
+
+def wheel_name(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """The file name of lib's wheel, from pyproject.toml (a pure-Python wheel)."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    return f"{project['name'].replace('-', '_')}-{project['version']}-py3-none-any.whl"
+
+
+def install_command(wheel: str) -> str:
+    """What a reader runs, in the folder where the wheel was saved."""
+    return f'pip install "./{wheel}[chapters]"'
+
+
+def _build_wheel(app: Sphinx, exception: Exception | None) -> None:
+    """Build lib's wheel into the site, from a copy (no build/ left in the repository)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    target = Path(app.outdir) / WHEEL_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(ROOT / "lib", Path(tmp) / "lib",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(ROOT / "pyproject.toml", tmp)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                        "--no-build-isolation", "--disable-pip-version-check",
+                        "-w", str(target), tmp], check=True)
+    if not (target / wheel_name()).is_file():
+        raise FileNotFoundError(f"the wheel build did not make {target / wheel_name()}")
+
+
+def _offer_wheel_download(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Add lib's wheel to the theme's download menu, after the notebook."""
+    pathto = context.get("pathto")
+    for button in context.get("header_buttons", []):
+        if button.get("label") != "download-buttons" or pathto is None:
+            continue
+        button["buttons"].insert(1, {
+            "type": "link",
+            "url": pathto(f"{WHEEL_DIR}/{wheel_name()}", 1),
+            "text": "lib (.whl)",
+            "tooltip": "Download the book's lib package, to run the notebook",
+            "icon": "fas fa-cube",
+            "label": "download-lib-button",
+        })
+
+
+def run_it_yourself(wheel_url: str, wheel: str) -> str:
+    """The line on a chapter page that says how to run its notebook (HTML)."""
+    return ('<p class="book-run-it">To run this chapter yourself, download its notebook '
+            f'(.ipynb) and <a href="{wheel_url}">{wheel}</a> from the download menu at the '
+            f"top of the page into one folder, and there run <code>{install_command(wheel)}"
+            "</code>; then open the notebook in Jupyter.</p>")
+
+
+def _add_run_it_yourself(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    if doctree is None or "body" not in context or not _is_chapter(doctree):
+        return
+    wheel = wheel_name()
+    url = context["pathto"](f"{WHEEL_DIR}/{wheel}", 1)
+    context["body"] += run_it_yourself(url, wheel)
+
+
+def notebook_preamble(wheel: str) -> str:
+    """The first cell of every downloaded notebook (Markdown)."""
+    return ("**To run this notebook** you need the book's `lib` package and the libraries "
+            f"the chapter uses. Download `{wheel}` from the book's site (the download menu "
+            "of any chapter) into the folder of this notebook, and there run\n\n"
+            f"```\n{install_command(wheel)}\n```")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     # Both run before sphinx-book-theme builds the header buttons (priority 501).
     app.connect("html-page-context", _add_ipynb_download, priority=400)
@@ -390,4 +481,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_search_language(SearchEnglishAndChinese)
     app.connect("html-page-context", _add_feedback_line, priority=400)
     app.connect("config-inited", _repository_buttons)
+    app.connect("build-finished", _build_wheel)
+    app.connect("html-page-context", _offer_wheel_download, priority=502)
+    app.connect("html-page-context", _add_run_it_yourself, priority=400)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -128,3 +128,25 @@ def test_outputs_show_only_stable_digits_and_no_bare_values(chapter: Path) -> No
             if noisy and not exact:
                 problems.append(f"cell {index} prints {noisy[0]} ({len(noisy)} such floats)")
     assert not problems, f"{golden.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_golden_is_reproducible(chapter: Path) -> None:
+    """The golden holds only what the chapter determines (scripts/tidy_golden.py): cell
+    ids from the sources, no execution timings, no figures. So `make goldens` on an
+    unchanged chapter leaves git status clean."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from tidy_golden import stable_cell_ids
+
+    stored = _stored(chapter)
+    refresh = REFRESH.format(name=chapter.stem)
+    ids = [cell.id for cell in stored.cells]
+    assert ids == stable_cell_ids([c.source for c in stored.cells]), (
+        f"{chapter.stem}: cell ids not derived from the sources; refresh with: {refresh}")
+    timed = [i for i, c in enumerate(stored.cells) if "execution" in c.metadata]
+    assert not timed, f"{chapter.stem}: cells {timed[:5]} carry execution timings"
+    figures = [i for i, c in enumerate(stored.cells) for o in c.get("outputs", [])
+               if any(m.startswith("image/") for m in o.get("data", {}))]
+    assert not figures, f"{chapter.stem}: cells {figures[:5]} store figures"

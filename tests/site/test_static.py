@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 
-from sitepages import CHAPTERS, CJK_FONT, PAGES, SITE, cjk_characters
+from sitepages import CHAPTERS, CJK_FONT, PAGES, ROOT, SITE, cjk_characters
 
 MATHJAX_SCRIPT = "_static/mathjax/es5/tex-mml-chtml.js"
 EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
@@ -204,6 +204,66 @@ def test_chapter_offers_md_and_executed_ipynb(site: Path, page) -> None:
     assert code, f"{page.docname}: the .ipynb has no code cells"
     assert all(c.get("execution_count") for c in code), f"{page.docname}: the .ipynb is not executed"
     assert any(c.get("outputs") for c in code), f"{page.docname}: the .ipynb has no outputs"
+    wheel = downloads.get(".whl")
+    assert wheel is not None and wheel.is_file(), f"{page.docname}: no lib wheel to download"
+    # the notebook opens with the command that installs that wheel, as does the page's end
+    first = "".join(nb["cells"][0]["source"])
+    command = f'pip install "./{wheel.name}[chapters]"'
+    assert nb["cells"][0]["cell_type"] == "markdown" and command in first, first[:200]
+    assert command in doc.select_one("p.book-run-it").get_text(), f"{page.docname}: no command"
+
+
+def test_lib_wheel_holds_lib_and_its_pinned_dependencies(site: Path) -> None:
+    """The wheel the site offers: every module of lib/, and as dependencies exactly
+    pyproject.toml's pinned numerical stack (tests/test_packaging.py checks those)."""
+    import tomllib
+    import zipfile
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wheels = list((site / "_downloads" / "lib").glob("*.whl"))
+    assert len(wheels) == 1, f"expected one wheel in _downloads/lib/, found {wheels}"
+    with zipfile.ZipFile(wheels[0]) as archive:
+        names = set(archive.namelist())
+        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        requires = [line.split(":", 1)[1].strip()
+                    for line in archive.read(metadata).decode().splitlines()
+                    if line.startswith("Requires-Dist:")]
+    modules = {f"lib/{p.name}" for p in (ROOT / "lib").glob("*.py")}
+    assert modules <= names, f"missing from the wheel: {sorted(modules - names)}"
+    assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
+    assert sorted(r for r in requires if "extra ==" not in r) == sorted(project["dependencies"])
+
+
+def test_lib_wheel_installs_and_runs_alone(site: Path, tmp_path: Path) -> None:
+    """The wheel installs into a fresh environment with only its dependencies (from the
+    installer's cache: no network at test time) and lib works there, imported from
+    outside the repository."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    uv = ROOT / ".venv" / "bin" / "uv"
+    if not uv.is_file():
+        pytest.skip("uv not installed in .venv (scripts/setup-env installs it)")
+    wheel = next((site / "_downloads" / "lib").glob("*.whl"))
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    python = env / "bin" / "python"
+    subprocess.run([str(uv), "pip", "install", "--quiet", "--offline", "--python",
+                    str(python), str(wheel)], check=True, timeout=300)
+    probe = ("import lib, lib.angles, lib.checks, lib.gaussian, lib.hsic, numpy as np\n"
+             "print(lib.__file__)\n"
+             "print(lib.angles.angle_moments(3)[1])")
+    run = subprocess.run([str(python), "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True, env={k: v for k, v in os.environ.items()
+                                         if k != "PYTHONPATH"}, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    where, variance = run.stdout.split()
+    assert Path(where).is_relative_to(env), f"lib came from {where}, not the new environment"
+    # Var(theta) = pi^2/4 - 2 for n = 3 (chapter 1)
+    assert abs(float(variance) - (3.141592653589793 ** 2 / 4 - 2)) < 1e-12
+    shutil.rmtree(env)
 
 
 
