@@ -6,7 +6,9 @@ the page context has ``ipynb_source``, but only sets that when a launch service
 does the same without one: for every page MyST-NB executed, it writes the executed
 notebook (with its outputs) next to the page's Markdown source in
 ``_build/html/_sources/`` and sets ``ipynb_source``, so the download menu offers both
-the ``.md`` source and the executed ``.ipynb``.
+the ``.md`` source and the executed ``.ipynb``. That notebook is rewritten to read in
+plain Jupyter (_ext/plain_notebook.py: glued values, numbers, citations and macros
+written in, from what the build resolved).
 
 2. No Thebe. Jupyter Book always loads sphinx-thebe, whose only use is to run cells on
 a remote Binder: it writes ``const THEBE_JS_URL = "https://unpkg.com/..."`` into every
@@ -83,6 +85,12 @@ from typing import Any
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.search.en import SearchEnglish
+from sphinx.util import logging
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import plain_notebook  # noqa: E402 (this folder's module)
+
+LOGGER = logging.getLogger(__name__)
 
 
 def _executed_notebook(app: Sphinx, path: Path) -> bytes:
@@ -102,10 +110,83 @@ def _executed_notebook(app: Sphinx, path: Path) -> bytes:
             _, notebook = cache.merge_match_into_notebook(notebook)
         except KeyError:  # not in the cache: keep what MyST-NB wrote
             pass
+    _make_plain(app, notebook, path)
     preamble = nbformat.v4.new_markdown_cell(notebook_preamble(wheel_name()))
     preamble.id = "run-this-notebook"  # fixed: the same notebook on every build
     notebook.cells.insert(0, preamble)
     return nbformat.writes(notebook).encode("utf-8")
+
+
+def _references(app: Sphinx) -> plain_notebook.References:
+    """Numbers, titles and citations as the build resolved them (for plain notebooks)."""
+    env = app.env
+    refs = plain_notebook.References(macros=dict(
+        app.config.mathjax3_config.get("tex", {}).get("macros", {})))
+    for numbers_by_kind in env.toc_fignumbers.values():
+        for kind, numbers in numbers_by_kind.items():
+            for node_id, number in numbers.items():
+                text = ".".join(map(str, number))
+                if kind == "displaymath":
+                    refs.equations[node_id.removeprefix("equation-")] = f"({text})"
+                elif kind == "figure":
+                    refs.numbered[node_id] = f"Fig. {text}"
+                elif kind == "table":
+                    refs.numbered[node_id] = f"Table {text}"
+                elif kind in plain_notebook.PROOF_KINDS:
+                    refs.numbered[node_id] = f"{plain_notebook.PROOF_KINDS[kind]} {text}"
+    for label, (_doc, _id, title) in env.domaindata["std"]["labels"].items():
+        if title:
+            refs.titles[label] = title
+    for doc in env.found_docs:
+        title = env.titles[doc].astext()
+        number = env.toc_secnumbers.get(doc, {}).get("")
+        refs.documents[doc.rsplit("/", 1)[-1]] = (
+            f"chapter {number[0]}, *{title}*" if number else f"*{title}*")
+    _add_bibliography(app, refs)
+    return refs
+
+
+def _add_bibliography(app: Sphinx, refs: plain_notebook.References) -> None:
+    from pybtex.backends.plaintext import Backend
+    from pybtex.database import parse_file
+    from pybtex.style.formatting.plain import Style
+
+    for bibfile in app.config.bibtex_bibfiles:
+        data = parse_file(str(Path(app.srcdir, bibfile)))
+        for entry in Style().format_entries(data.entries.values()):
+            refs.entries[entry.key] = entry.text.render(Backend())
+        for key, entry in data.entries.items():
+            people = entry.persons.get("author") or entry.persons.get("editor") or []
+            names = [" ".join(p.last_names) for p in people] or [key]
+            who = (names[0] if len(names) == 1 else f"{names[0]} and {names[1]}"
+                   if len(names) == 2 else f"{names[0]} et al.")
+            refs.citations[key] = f"{who}, {entry.fields.get('year', 'n.d.')}"
+
+
+def _make_plain(app: Sphinx, notebook: Any, path: Path) -> None:
+    """Rewrite the notebook's Markdown for plain Jupyter (_ext/plain_notebook.py); a
+    reference it cannot resolve is a build warning (an error in the strict build)."""
+    import nbformat
+
+    refs = _references(app)
+    glue = plain_notebook.glue_values(notebook)
+    cited: list[str] = []
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            continue
+        try:
+            cell.source = plain_notebook.plain_markdown(cell.source, glue, refs, cited)
+        except plain_notebook.UnresolvedReference as problem:
+            LOGGER.warning("%s: cannot write the plain notebook: %s", path.name, problem)
+    macros = nbformat.v4.new_markdown_cell(plain_notebook.macro_cell(refs.macros))
+    macros.id = "tex-macros"
+    notebook.cells.insert(0, macros)
+    if cited:
+        listing = "\n".join(f"- **{refs.citations[k]}.** {refs.entries.get(k, k)}"
+                             for k in cited)
+        bibliography = nbformat.v4.new_markdown_cell(f"## References\n\n{listing}")
+        bibliography.id = "references"
+        notebook.cells.append(bibliography)
 
 
 def _add_ipynb_download(

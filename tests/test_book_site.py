@@ -59,3 +59,67 @@ def test_figure_min_width_keeps_the_smallest_text_legible() -> None:
     # 5 pt text would need 1.8x the figure's own width: capped at its natural 614.4 px.
     assert book_site.figure_min_width_px(_svg_figure(6.4, 5)) == 615 + 16
     assert book_site.figure_min_width_px('<svg width="10pt"><path d="M 0 0"/></svg>') is None
+
+
+# -- plain notebooks (_ext/plain_notebook.py) ---------------------------------------
+import plain_notebook  # noqa: E402
+
+REFS = plain_notebook.References(
+    equations={"eq-a": "(1.3)"}, numbered={"fig-a": "Fig. 1.2", "thm-a": "Theorem 1.1"},
+    titles={"sec-a": "Hyperspherical coordinates"},
+    documents={"02-initialization-geometry": "chapter 2, *Initialization*"},
+    citations={"ball1997": "Ball, 1997", "x2020": "X and Y, 2020"},
+    entries={"ball1997": "Keith Ball. An introduction. 1997."},
+    macros={"R": "\\mathbb{R}", "norm": ["\\lVert #1 \\rVert", 1]})
+GLUE = {"v": {"text/plain": "0.123456"}, "s": {"text/plain": "'seven'"},
+        "f": {"text/latex": "$\\displaystyle x^{2}$", "text/plain": "x**2"}}
+
+
+def test_plain_markdown_writes_in_values_numbers_and_titles() -> None:
+    cited: list[str] = []
+    text = plain_notebook.plain_markdown(
+        "(sec-a)=\nSo {glue:text}`v:.3f` and {glue:text}`s:s`, by {eq}`eq-a`, "
+        "{numref}`fig-a`, {numref}`Figure %s <fig-a>`, {prf:ref}`thm-a`, {ref}`sec-a`, "
+        "{ref}`here <sec-a>`, {doc}`02-initialization-geometry`, {glue}`f` "
+        "{cite}`ball1997,x2020` and {cite:t}`ball1997`.", GLUE, REFS, cited)
+    assert text == ("So 0.123 and seven, by (1.3), Fig. 1.2, Figure 1.2, Theorem 1.1, "
+                    "Hyperspherical coordinates, here, chapter 2, *Initialization*, $x^{2}$ "
+                    "(Ball, 1997; X and Y, 2020) and Ball, 1997.")
+    assert cited == ["ball1997", "x2020"]
+    assert plain_notebook.unresolved_markup(text) == []
+
+
+def test_plain_markdown_turns_directives_into_markdown() -> None:
+    source = ("```{glue:math} f\n:label: eq-a\n```\n\n```{math}\ny = 1\n```\n\n"
+              "````{prf:theorem} Beta laws\n:label: thm-a\n\nIt holds, {eq}`eq-a`.\n"
+              "````\n```{prf:proof}\nClear.\n```\n```{note}\nLine one\nline two\n```")
+    text = plain_notebook.plain_markdown(source, GLUE, REFS)
+    assert "$$\nx^{2} \\tag{1.3}\n$$" in text and "$$\ny = 1\n$$" in text
+    assert "**Theorem 1.1 (Beta laws).** It holds, (1.3)." in text
+    assert "*Proof.* Clear. $\\blacksquare$" in text
+    assert "> **Note.** Line one\n> line two" in text
+    assert plain_notebook.unresolved_markup(text) == []
+    dollars = plain_notebook.plain_markdown("$$\nz = 2\n$$ (eq-a)\n", GLUE, REFS)
+    assert dollars == "$$\nz = 2\n\\tag{1.3}\n$$\n"
+
+
+def test_plain_markdown_refuses_what_it_cannot_resolve() -> None:
+    import pytest
+
+    for source in ("{eq}`eq-missing`", "{glue:text}`nope`", "```{unknown}\nx\n```",
+                   "```{math}\n:label: eq-b\nx\n```", "{glue:text}`f:.2f`"):
+        with pytest.raises(plain_notebook.UnresolvedReference):
+            plain_notebook.plain_markdown(source, GLUE, REFS)
+    left = plain_notebook.unresolved_markup("(x)=\n{eq}`a`\n```{note}\nb\n```")
+    assert left == ["{eq}`a`", "(x)=", "```{note}"]
+
+
+def test_macro_cell_defines_every_macro() -> None:
+    cell = plain_notebook.macro_cell(REFS.macros)
+    assert cell == "$\\newcommand{\\R}{\\mathbb{R}} \\newcommand{\\norm}[1]{\\lVert #1 \\rVert}$"
+
+
+def test_a_heading_never_swallows_the_first_item_of_a_list() -> None:
+    text = plain_notebook.plain_markdown("```{admonition} On the article\n- one\n- two\n```",
+                                         GLUE, REFS)
+    assert text == "> **On the article.**\n>\n> - one\n> - two"

@@ -304,3 +304,68 @@ def test_verification_page_totals_match_the_chapters_ledgers(site: Path) -> None
     assert last[0].get_text(strip=True) == "All chapters"
     counted = sum(len(soup(p.html).select("table.ledger tbody tr")) for p in CHAPTERS)
     assert int(last[-1].get_text(strip=True)) == counted, "total claims"
+
+
+# What plain Jupyter would show raw: MyST roles, directive fences, label lines and
+# labelled $$ displays (independent of _ext/plain_notebook.py, which removes them).
+MYST_MARKUP = re.compile(r"\{[a-z][a-z:-]*\}`|^(?:`{3,}|:{3,})\{[a-z]|^\([A-Za-z0-9_.:-]+\)=\s*$"
+                         r"|^\$\$[ \t]*\(", re.MULTILINE)
+
+
+def _downloaded_notebook(page) -> dict:
+    return json.loads((SITE / "_sources" / f"{page.docname}.ipynb").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.docname)
+def test_downloaded_notebook_reads_in_plain_jupyter(site: Path, page) -> None:
+    """The .ipynb a reader downloads has no MyST markup left: glued values written in,
+    references numbered, every labelled equation tagged with its number, citations
+    with a bibliography, and the book's TeX macros defined."""
+    nb = _downloaded_notebook(page)
+    markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    raw = [m.group(0) for text in markdown for m in MYST_MARKUP.finditer(text)]
+    assert not raw, f"{page.docname}: MyST markup left in the notebook: {raw[:5]}"
+    source = (ROOT / f"{page.docname}.md").read_text(encoding="utf-8")
+    labelled = len(re.findall(r"^`{3,}\{(?:glue:)?math\}[^\n]*\n:label: |^\$\$[ \t]*\(",
+                              source, re.MULTILINE))
+    tags = sum(text.count("\\tag{") for text in markdown)
+    assert tags == labelled, f"{page.docname}: {tags} equation numbers for {labelled} labels"
+    assert "\\newcommand{\\R}" in markdown[1], "the TeX macros are not defined up front"
+    if "{cite}`" in source:
+        assert markdown[-1].startswith("## References"), "no bibliography at the end"
+
+
+def test_downloaded_notebook_runs_in_a_fresh_environment(site: Path, tmp_path: Path) -> None:
+    """Chapter 1's downloaded notebook runs to the end, from a folder outside the
+    repository, in a new environment holding only the site's wheel with its
+    `chapters` extra (installed from the installer's cache: no network at test time)."""
+    import os
+    import subprocess
+    import sys
+
+    uv = ROOT / ".venv" / "bin" / "uv"
+    if not uv.is_file():
+        pytest.skip("uv not installed in .venv (scripts/setup-env installs it)")
+    page = next(p for p in CHAPTERS if p.docname == "book/01-random-angles")
+    wheel = next((site / "_downloads" / "lib").glob("*.whl"))
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    python = env / "bin" / "python"
+    subprocess.run([str(uv), "pip", "install", "--quiet", "--offline", "--python",
+                    str(python), f"{wheel}[chapters]"], check=True, timeout=600)
+    # a kernel of this environment by name: a user-wide "python3" may be another Python
+    subprocess.run([str(python), "-m", "ipykernel", "install", "--prefix", str(env),
+                    "--name", "fresh-env"], check=True, capture_output=True, timeout=120)
+    notebook = tmp_path / "01-random-angles.ipynb"
+    notebook.write_text(json.dumps(_downloaded_notebook(page)), encoding="utf-8")
+    run = ("import nbclient, nbformat\n"
+           "nb = nbformat.read('01-random-angles.ipynb', as_version=4)\n"
+           "nbclient.NotebookClient(nb, timeout=600, kernel_name='fresh-env').execute()\n"
+           "print('ran', sum(c.cell_type == 'code' for c in nb.cells), 'cells')")
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("PYTHONPATH", "MPLBACKEND", "VIRTUAL_ENV", "JUPYTER_PATH")}
+    clean["PATH"] = f"{env / 'bin'}:{clean.get('PATH', '')}"
+    result = subprocess.run([str(python), "-c", run], cwd=tmp_path, capture_output=True,
+                            text=True, env=clean, timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert result.stdout.startswith("ran ")
