@@ -16,7 +16,7 @@ goldens:         ## refresh tests/notebooks/*.ipynb (CHAPTER=01-random-angles fo
 
 lab:             ## open the chapters as notebooks in JupyterLab
 	scripts/setup-env
-	.venv/bin/jupyter lab --notebook-dir=book
+	.venv/bin/jupyter lab --notebook-dir=book $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench:           ## benchmark lib against reference libraries (a report, not a test)
 	scripts/setup-env

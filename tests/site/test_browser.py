@@ -728,3 +728,91 @@ def test_figures_are_legible(watched_no_math: Watched, page: Page, viewport: str
           f"per figure {smallest} px")
     assert figures, f"{page.docname} has no figure"
     assert not problems + watched.problems, "\n".join(problems + watched.problems)
+
+
+# -- the chapters in JupyterLab (issue 25) -------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path: Path) -> Iterator[str]:
+    """JupyterLab from .venv (with the repository's settings, scripts/setup-env) serving
+    a copy of chapter 1: running it must not touch book/."""
+    import subprocess
+    import urllib.request
+
+    lab = ROOT / ".venv" / "bin" / "jupyter-lab"
+    if not lab.is_file():
+        pytest.skip("JupyterLab not installed in .venv")
+    shutil.copy2(ROOT / "book" / "01-random-angles.md", tmp_path)
+    # Every cell in the page (JupyterLab 4 renders only those in view by default), so
+    # the test can see every prompt and output.
+    tracker = tmp_path / ".lab-user-settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    port, token = _free_port(), "book-test"
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
+    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / ".jupyter-config"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / ".lab-user-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / ".lab-workspaces"))
+    server = subprocess.Popen(
+        [str(lab), "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+         f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp_path}",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    origin = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{origin}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("JupyterLab did not start within 60 s")
+        yield f"{origin}/lab/tree/01-random-angles.md?token={token}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_chapter_opens_as_a_notebook_in_jupyterlab_and_runs(browser, jupyterlab: str) -> None:
+    """A chapter's .md opens as a notebook (jupytext's viewer is the default for
+    Markdown, scripts/jupyterlab-overrides.json), its MyST renders (jupyterlab-myst),
+    and Run All Cells runs it to the end with no error."""
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(jupyterlab)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=TIMEOUT_MS)
+        assert not page.locator(".jp-FileEditor:visible").count(), "opened as a text file"
+        # jupyterlab-myst renders the Markdown cells (in a "myst" widget): the MyST
+        # directives show as what they mean (an admonition), not as their source
+        page.wait_for_function("() => document.querySelectorAll("
+                               "'.jp-Notebook .jp-MarkdownCell .myst').length > 10")
+        page.wait_for_selector(".jp-Notebook .jp-MarkdownCell aside.myst-admonition",
+                               state="attached", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.querySelector('.jp-Notebook-ExecutionIndicator')"
+            "?.getAttribute('data-status') === 'idle'", timeout=TIMEOUT_MS)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        code_cells = page.locator(".jp-Notebook .jp-CodeCell").count()
+        page.wait_for_function(
+            """n => { const prompts = [...document.querySelectorAll(
+                   '.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
+                 return prompts.length === n && prompts.every(t => /\\[\\d+\\]/.test(t)); }""",
+            arg=code_cells, timeout=300_000)
+        errors = page.eval_on_selector_all(
+            ".jp-Notebook .jp-OutputArea-output[data-mime-type="
+            "'application/vnd.jupyter.stderr']",
+            "els => els.map(e => e.textContent).filter(t => /Traceback|Error/.test(t))")
+        assert not errors, f"errors while running the chapter: {errors[0][:1000]}"
+        _screenshot(page, "jupyterlab-01-random-angles")
+    finally:
+        page.close()
