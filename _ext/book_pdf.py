@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils import nodes
@@ -44,6 +45,7 @@ from sphinx.transforms.post_transforms.images import ImageConverter
 from sphinx.util.math import wrap_displaymath
 from sphinx.writers.latex import LaTeXTranslator
 
+ROOT = Path(__file__).resolve().parent.parent
 PDF_DIR = "_downloads/pdf"
 BOOK_PDF = "executable-derivations.pdf"
 
@@ -151,14 +153,55 @@ def _latex_settings(app: Sphinx, config: Any) -> None:
         if "ucharclasses" not in line)
     elements["fontpkg"] = FONTS
     elements["preamble"] = (elements.get("preamble", "") + PREAMBLE
+                            + unnumbered_parts_tex(unnumbered_parts(ROOT / "_toc.yml"))
                             + latex_macros(config.mathjax3_config) + "\n")
+    # The introduction's list of every page repeated the table of contents.
+    config.jblatex_show_tocs = False
     # Wrap code and outputs at the margin, breaking a long word where it must.
+    # Read on a screen: chapters start on the next page, no blank pages before them.
+    elements["extraclassoptions"] = "openany,oneside"
     # No index: the book has no index entries, and sphinx-proof's index of theorem
     # labels (thm-hsic-nonneg...) means nothing to a reader of the PDF.
     elements["printindex"] = ""
     config.latex_domain_indices = False
     elements["sphinxsetup"] = "verbatimwrapslines=true, verbatimforcewraps=true"
     config.latex_elements = elements
+
+
+def _latex_proofs(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """A proof is printed as text beginning "Proof.", as in any mathematics book.
+
+    sphinx-proof makes it an admonition without a title; Sphinx's LaTeX then took the
+    proof's first paragraph mark as the box's title and drew an empty title bar.
+    """
+    if app.builder.format != "latex":
+        return
+    for box in list(doctree.findall(nodes.admonition)):
+        if "proof" in box["classes"] and not isinstance(box.next_node(), nodes.title):
+            box.replace_self(box.children)
+
+
+def unnumbered_parts(toc: Path) -> list[str]:
+    """The captions of the parts of _toc.yml that are not numbered (the back matter)."""
+    import yaml
+
+    parts = yaml.safe_load(toc.read_text(encoding="utf-8")).get("parts", [])
+    return [part["caption"] for part in parts if not part.get("numbered", False)]
+
+
+def unnumbered_parts_tex(captions: list[str]) -> str:
+    """LaTeX that stops numbering chapters and sections after any of these parts.
+
+    Sphinx writes each part as ``\\part{Caption}``; after an unnumbered one the
+    chapters are listed in the contents without numbers, as on the site.
+    """
+    if not captions:
+        return ""
+    tests = "".join(f"\\def\\bookCaption{{{c}}}\\ifx\\bookThisPart\\bookCaption"
+                    "\\setcounter{secnumdepth}{-1}\\fi" for c in captions)
+    return ("\\let\\bookOrigPart\\part\n"
+            "\\renewcommand{\\part}[1]{\\bookOrigPart{#1}"
+            f"\\def\\bookThisPart{{#1}}{tests}}}\n")
 
 
 def _number_as_on_the_site(app: Sphinx) -> None:
@@ -274,6 +317,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_node(nodes.math_block, override=True, latex=(_latex_math_block, None))
     app.connect("config-inited", _latex_settings, priority=900)
     app.connect("doctree-resolved", _latex_table_widths)
+    app.connect("doctree-resolved", _latex_proofs)
     # After sphinx-jupyterbook-latex's builder-inited handler (priority 500).
     app.connect("builder-inited", _number_as_on_the_site, priority=900)
     # After sphinx-book-theme builds the header buttons (501).

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import book_pdf  # noqa: E402
-import split_pdf  # noqa: E402
+import book_pdf
+import split_pdf
 
 
 def test_chapter_pdf_names_and_chapters() -> None:
@@ -103,3 +103,11 @@ def test_chapter_ranges_refuse_a_missing_or_ambiguous_chapter(tmp_path: Path) ->
         split_pdf.chapter_ranges(reader, {"01-a": "Alpha"})
     with pytest.raises(ValueError, match="0 bookmarks match"):
         split_pdf.chapter_ranges(reader, {"02-b": "Beta"})
+
+
+def test_the_back_matter_is_the_unnumbered_part() -> None:
+    assert book_pdf.unnumbered_parts(ROOT / "_toc.yml") == ["Back matter"]
+    tex = book_pdf.unnumbered_parts_tex(["Back matter", "Appendices"])
+    assert tex.count("\\setcounter{secnumdepth}{-1}") == 2
+    assert "\\def\\bookCaption{Appendices}" in tex
+    assert book_pdf.unnumbered_parts_tex([]) == ""

@@ -62,10 +62,17 @@ def test_every_chapter_is_in_the_book_and_has_its_own_pdf(book: PdfReader) -> No
         assert title in first, f"{stem}: title not on its first page"
 
 
-def test_back_matter_is_in_the_book(book: PdfReader) -> None:
-    bookmarks = {split_pdf.normalise(t) for _, t, _ in split_pdf.outline_starts(book)}
+def test_back_matter_is_in_the_book_unnumbered_as_on_the_site(book: PdfReader) -> None:
+    starts = {split_pdf.normalise(t): page for _, t, page in split_pdf.outline_starts(book)}
+    first_chapter = starts[split_pdf.normalise(split_pdf.chapter_titles()["01-random-angles"])]
+    # a numbered chapter's first page opens with "CHAPTER ONE" (fncychap)
+    numbered = re.compile(r"\s*chapter\s+[a-z]+\b", re.IGNORECASE)
+    assert numbered.match(book.pages[first_chapter].extract_text())
     for title in ("Verification", "Changes and errata", "How to cite", "References"):
-        assert any(split_pdf.normalise(title) in b for b in bookmarks), title
+        page = starts.get(split_pdf.normalise(title))
+        assert page is not None, f"{title}: not in the book's outline"
+        assert not numbered.match(book.pages[page].extract_text()), \
+            f"{title}: numbered as a chapter (the site does not number the back matter)"
 
 
 def _fonts(resources: object, seen: set[int]) -> list[object]:
