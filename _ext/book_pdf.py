@@ -163,6 +163,8 @@ def _latex_settings(app: Sphinx, config: Any) -> None:
     # No index: the book has no index entries, and sphinx-proof's index of theorem
     # labels (thm-hsic-nonneg...) means nothing to a reader of the PDF.
     elements["printindex"] = ""
+    elements["makeindex"] = ""  # no .idx file, so no xindy (not in Debian's TeX Live parts)
+    config.latex_use_xindy = False
     config.latex_domain_indices = False
     elements["sphinxsetup"] = "verbatimwrapslines=true, verbatimforcewraps=true"
     config.latex_elements = elements

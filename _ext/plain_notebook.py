@@ -131,6 +131,9 @@ def _role(name: str, content: str, glue: dict[str, dict[str, str]], refs: Refere
             if text and "%s" in text:
                 return text.replace("%s", number.split()[-1])
             return text or number
+        if name.startswith("py:"):  # a lib name, linked to the reference in the book
+            text, label = _target(content)
+            return f"`{text or label.removeprefix('~')}`"
         if name.startswith("cite"):
             keys = [k.strip() for k in content.split(",") if k.strip()]
             cited.extend(k for k in keys if k not in cited)

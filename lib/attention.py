@@ -37,6 +37,7 @@ from scipy import optimize
 from threadpoolctl import threadpool_limits
 
 __all__ = [
+    "LayerCost",
     "LowRankFit",
     "TalkingHeadsFit",
     "attention",
@@ -378,7 +379,7 @@ class LayerCost:
     #: The feed-forward block ``W_2 relu(W_1 x)``: ``2 d d_ff`` weights.
     ffn_params: int = 0
     ffn_flops: int = 0
-    #: Talking-heads mixes: two ``h x h`` matrices, each applied to ``h`` maps of ``n^2``.
+    #: The talking-heads mixes, two ``h x h`` matrices, each applied to ``h`` maps of ``n^2``.
     mix_params: int = 0
     mix_flops: int = 0
 

@@ -57,6 +57,7 @@ __all__ = [
     "ChainStep",
     "EVIDENCE_KINDS",
     "FALSE_ALARM_BUDGET",
+    "LOOSE_TOLERANCE",
     "MONTE_CARLO_K",
     "PER_CLAIM_ALPHA",
     "RANDOM_CLAIMS_CAP",
@@ -76,30 +77,31 @@ ERROR_DISPLAY_FLOOR = 1e-12
 #: check needs a stated ``reason``.
 LOOSE_TOLERANCE = 0.1
 
-#: The book's false-alarm budget: the probability that any random claim (a Monte
+#: The book's false-alarm budget, the probability that any random claim (a Monte
 #: Carlo band or a Kolmogorov-Smirnov test) anywhere in the book fails when nothing
 #: is wrong, for a fresh draw of the seeds.
 FALSE_ALARM_BUDGET = 1e-6
 #: The most random claims the whole book may make; ``tests/test_goldens.py`` counts
 #: them in the executed chapters and fails above this.
 RANDOM_CLAIMS_CAP = 200
-#: The budget shared equally over the cap (a union bound): each random claim may fail
+#: The budget shared equally over the cap (a union bound); each random claim may fail
 #: by chance with probability at most this. It is the default KS level.
 PER_CLAIM_ALPHA = FALSE_ALARM_BUDGET / RANDOM_CLAIMS_CAP
-#: The default Monte Carlo band in standard errors: the two-sided normal quantile
+#: The default Monte Carlo band in standard errors, the two-sided normal quantile
 #: Phi^{-1}(1 - PER_CLAIM_ALPHA / 2), about 5.85.
 MONTE_CARLO_K = float(stats.norm.isf(PER_CLAIM_ALPHA / 2))
 
-#: Where a claim's evidence comes from; every claim has exactly one of these.
+#: Where a claim's evidence comes from (key, then the heading of its column); every
+#: claim has exactly one of these.
 #:
-#: ``sympy``         SymPy reduces lhs - rhs to zero (the sides were derived or typed)
-#: ``construction``  the two sides are equal as built: the claim records a definition
-#: ``reference``     a number against an independent computation (quadrature, mpmath,
-#:                   another library, central differences...)
-#: ``same_code``     a number against a reference that runs the same code as ``lib``
-#: ``identical``     a number bitwise equal to its reference, with no reason given
-#: ``random``        Monte Carlo bands and Kolmogorov-Smirnov tests
-#: ``condition``     an inequality or property checked on a grid or sample
+#: - ``sympy``: SymPy reduces lhs - rhs to zero (the sides were derived or typed)
+#: - ``construction``: the two sides are equal as built, the claim records a definition
+#: - ``reference``: a number against an independent computation (quadrature, mpmath,
+#:   another library, central differences...)
+#: - ``same_code``: a number against a reference that runs the same code as ``lib``
+#: - ``identical``: a number bitwise equal to its reference, with no reason given
+#: - ``random``: Monte Carlo bands and Kolmogorov-Smirnov tests
+#: - ``condition``: an inequality or property checked on a grid or sample
 EVIDENCE_KINDS: dict[str, str] = {
     "sympy": "SymPy",
     "construction": "by construction",
@@ -144,7 +146,7 @@ def central_difference_gradient(
     x : ndarray
         Point, any shape.
     step : float
-        Step ``h > 0``; the error is O(h^2) plus rounding of order eps |f| / h.
+        Step ``h > 0``; the error is O(h^2) plus rounding of order ``eps |f| / h``.
 
     Returns
     -------
@@ -433,7 +435,7 @@ class Chain:
     aligned display shown on the page.
     """
 
-    #: Agreement required of a numeric step, relative to max(1, |value|).
+    #: Agreement required of a numeric step, relative to ``max(1, |value|)``.
     NUMERIC_TOLERANCE = 1e-15
     NUMERIC_DIGITS = 30
     #: Relations a step may state between the previous line and the new one.
@@ -477,7 +479,7 @@ class Chain:
 
     @property
     def relation(self) -> str:
-        """How the left-hand side relates to the last line: ``=``, ``>=``, ``>``...
+        """How the left-hand side relates to the last line (``=``, ``>=``, ``>``...).
 
         Equalities compose with anything; ``>=`` and ``>`` compose to ``>``.
         """
@@ -1111,7 +1113,7 @@ class Ledger:
         The tolerance follows from the method, not the result: central differences
         err by O(h^2), so the estimate at ``h/2`` errs by about a third of
         ``|D(h) - D(h/2)|``; four times that difference is allowed, plus a rounding
-        floor of 10 eps max(|f(x)|, 1) / (h/2).
+        floor of ``10 eps max(|f(x)|, 1) / (h/2)``.
         The measured error is the largest deviation from the ``h/2`` estimate.
         """
         step = _require_finite("step", step, positive=True)

@@ -269,7 +269,7 @@ def entropy(cov: ArrayLike) -> FloatOrArray:
 
     Notes
     -----
-    Derived in chapter 3, section "Basic properties" (eq. (4)), as the KL
+    Derived in chapter 3, section "KL divergence" (eq. (4)), as the KL
     cross-entropy term with :math:`q = p`. The log-determinant is twice the
     sum of the logs of the Cholesky diagonal.
     """
@@ -532,7 +532,7 @@ def sqrtm_psd(a: ArrayLike) -> NDArray[np.float64]:
 
     Notes
     -----
-    Chapter 3, section "Symmetric positive-definite matrices" (eq. (11)):
+    Chapter 3, section "Linear-algebra toolkit" (eq. (11)):
     :math:`A = U\\Lambda U^\\top \\Rightarrow A^{1/2} = U\\Lambda^{1/2}U^\\top`,
     from one symmetric eigendecomposition; eigenvalues within rounding of zero
     are clipped to zero.
@@ -705,8 +705,8 @@ def transport_map(cov_p: ArrayLike, cov_q: ArrayLike) -> NDArray[np.float64]:
 
     Notes
     -----
-    Chapter 3, section "Derivation 2" (the multiplier :math:`W_p` of eq. (48)
-    is :math:`T`). One eigendecomposition of :math:`\\Sigma_p` gives
+    Chapter 3, section "Derivation 2: block factorisation and Lagrange
+    multipliers" (the multiplier :math:`W_p` of eq. (48) is :math:`T`). One eigendecomposition of :math:`\\Sigma_p` gives
     :math:`\\Sigma_p^{\\pm1/2}`, one more gives the middle square root.
     """
     cp, _ = _as_cov(cov_p, "cov_p")

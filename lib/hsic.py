@@ -400,7 +400,7 @@ def distance_kernel(x: ArrayLike) -> NDArray[np.float64]:
 
     Notes
     -----
-    Chapter 4, section "Distance covariance": centring removes the norm terms,
+    Chapter 4, section "Distance covariance is HSIC": centring removes the norm terms,
     so HSIC with this kernel is a quarter of the squared distance covariance
     (Sejdinovic et al. 2013).
     """

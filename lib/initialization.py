@@ -82,7 +82,7 @@ KURTOSIS: dict[str, float] = {
 }
 #: Laws symmetric about 0, which the ReLU moments need.
 SYMMETRIC: tuple[str, ...] = ("normal", "uniform", "rademacher", "student_t")
-#: Degrees of freedom of the Student t law: 10 keeps the eighth moment finite, which
+#: Degrees of freedom of the Student t law; 10 keeps the eighth moment finite, which
 #: the standard errors of the chapter's Monte Carlo variance checks need.
 STUDENT_T_DF = 10
 
@@ -387,7 +387,8 @@ def gram_spectrum(W: ArrayLike) -> NDArray[np.float64]:
 
     Notes
     -----
-    Chapter 2, sections "How close to orthogonal" and "The Marchenko-Pastur law".
+    Chapter 2, section "How close to orthogonal", and chapter 2, section
+    "The Marchenko–Pastur law".
     """
     matrix = _finite_array(W, "W")
     if matrix.ndim < 2 or matrix.shape[-1] == 0 or matrix.shape[-2] == 0:
@@ -534,7 +535,7 @@ def marchenko_pastur_support(ratio: float, scale: float = 1.0) -> tuple[float, f
 
     Notes
     -----
-    Chapter 2, section "The Marchenko-Pastur law".
+    Chapter 2, section "The Marchenko–Pastur law".
     """
     gamma = _positive_float(ratio, "ratio")
     s = _positive_float(scale, "scale")
@@ -564,7 +565,7 @@ def marchenko_pastur_pdf(x: ArrayLike, ratio: float, scale: float = 1.0) -> Floa
 
     Notes
     -----
-    Chapter 2, section "The Marchenko-Pastur law".
+    Chapter 2, section "The Marchenko–Pastur law".
     """
     a, b, _ = marchenko_pastur_support(ratio, scale)
     gamma, s = float(ratio), float(scale)
@@ -605,7 +606,7 @@ def marchenko_pastur_cdf(x: ArrayLike, ratio: float, scale: float = 1.0) -> Floa
 
     Notes
     -----
-    Derived in chapter 2, section "The Marchenko-Pastur law".
+    Derived in chapter 2, section "The Marchenko–Pastur law".
     """
     a, b, atom = marchenko_pastur_support(ratio, scale)
     gamma, s = float(ratio), float(scale)

@@ -305,7 +305,7 @@ def rademacher_gradient_penalty(
 
     Notes
     -----
-    Derived in chapter 5, section "One gradient instead of k", eq. (14).
+    Derived in chapter 5, section "One gradient instead of $k$", eq. (14).
     """
     k = _count(k, "k", 1)
     samples = _count(samples, "samples", 1)

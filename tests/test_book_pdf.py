@@ -106,7 +106,7 @@ def test_chapter_ranges_refuse_a_missing_or_ambiguous_chapter(tmp_path: Path) ->
 
 
 def test_the_back_matter_is_the_unnumbered_part() -> None:
-    assert book_pdf.unnumbered_parts(ROOT / "_toc.yml") == ["Back matter"]
+    assert book_pdf.unnumbered_parts(ROOT / "_toc.yml") == ["The lib reference", "Back matter"]
     tex = book_pdf.unnumbered_parts_tex(["Back matter", "Appendices"])
     assert tex.count("\\setcounter{secnumdepth}{-1}") == 2
     assert "\\def\\bookCaption{Appendices}" in tex

@@ -369,3 +369,46 @@ def test_downloaded_notebook_runs_in_a_fresh_environment(site: Path, tmp_path: P
                             text=True, env=clean, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert result.stdout.startswith("ran ")
+
+
+# ---------------------------------------------------------------- the lib reference
+
+
+def test_the_reference_documents_every_public_name(site: Path) -> None:
+    """Every name in a module's ``__all__`` has an entry (an element with its full
+    name as id) on that module's reference page, with a link to its source."""
+    import importlib
+
+    import lib
+
+    missing = []
+    for module_name in lib.__all__:
+        module = importlib.import_module(f"lib.{module_name}")
+        page = SITE / "book" / "reference" / f"{module_name}.html"
+        assert page.is_file(), f"no reference page for lib.{module_name}"
+        doc = soup(page)
+        for name in module.__all__:
+            entry = doc.find(id=f"lib.{module_name}.{name}")
+            if entry is None:
+                missing.append(f"lib.{module_name}.{name}")
+            elif callable(getattr(module, name)) and not entry.select("a .viewcode-link"):
+                missing.append(f"lib.{module_name}.{name} (no [source] link)")
+    assert not missing, "not in the reference: " + ", ".join(missing)
+
+
+def test_docstrings_link_to_the_sections_they_name(site: Path) -> None:
+    """Every 'chapter 1, section "Beta laws"' of a docstring is a link to that section
+    (an unlinked one means _ext/lib_reference.py missed it)."""
+    links = 0
+    for page in sorted((SITE / "book" / "reference").glob("*.html")):
+        doc = soup(page)
+        main = doc.select_one("main") or doc
+        for a in main.select("a.reference"):
+            if re.match(r"[Cc]hapter \d+, section", a.get_text(" ", strip=True)):
+                href = a["href"]
+                assert re.match(r"\.\./\d\d-[a-z0-9-]+\.html#[a-z0-9-]+$", href), (page.name, href)
+                links += 1
+                a.decompose()
+        left = re.findall(r'[Cc]hapter \d+,\s+section\s+"[^"]*"', main.get_text(" "))
+        assert not left, f"{page.name}: not linked: {left}"
+    assert links > 0
