@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,6 +45,9 @@ from sphinx.application import Sphinx
 from sphinx.transforms.post_transforms.images import ImageConverter
 from sphinx.util.math import wrap_displaymath
 from sphinx.writers.latex import LaTeXTranslator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import book_site  # noqa: E402 (this folder's module: the download menus)
 
 ROOT = Path(__file__).resolve().parent.parent
 PDF_DIR = "_downloads/pdf"
@@ -287,9 +291,7 @@ def _offer_pdf_download(
 ) -> None:
     """Replace the theme's print-to-PDF entry by the book's (and the chapter's) PDF."""
     pathto = context.get("pathto")
-    for button in context.get("header_buttons", []):
-        if button.get("label") != "download-buttons" or pathto is None:
-            continue
+    for button in book_site.download_menus(context):
         entries = [b for b in button["buttons"] if b.get("label") != "download-pdf-button"]
         if app.config.book_pdf:
             if is_chapter_docname(pagename):

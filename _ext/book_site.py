@@ -503,14 +503,21 @@ def _build_wheel(app: Sphinx, exception: Exception | None) -> None:
         raise FileNotFoundError(f"the wheel build did not make {target / wheel_name()}")
 
 
+def download_menus(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The theme's download menus in a page's context (its header button groups
+    labelled "download-buttons"), for the extensions that add entries to them."""
+    if context.get("pathto") is None:
+        return []
+    return [button for button in context.get("header_buttons", [])
+            if button.get("label") == "download-buttons"]
+
+
 def _offer_wheel_download(
     app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
     """Add lib's wheel to the theme's download menu, after the notebook."""
     pathto = context.get("pathto")
-    for button in context.get("header_buttons", []):
-        if button.get("label") != "download-buttons" or pathto is None:
-            continue
+    for button in download_menus(context):
         button["buttons"].insert(1, {
             "type": "link",
             "url": pathto(f"{WHEEL_DIR}/{wheel_name()}", 1),
