@@ -132,6 +132,8 @@ def _references(app: Sphinx) -> plain_notebook.References:
                     refs.numbered[node_id] = f"Fig. {text}"
                 elif kind == "table":
                     refs.numbered[node_id] = f"Table {text}"
+                elif kind == "exercise":
+                    refs.numbered[node_id] = f"Exercise {text}"
                 elif kind in plain_notebook.PROOF_KINDS:
                     refs.numbered[node_id] = f"{plain_notebook.PROOF_KINDS[kind]} {text}"
     for label, (_doc, _id, title) in env.domaindata["std"]["labels"].items():
@@ -171,13 +173,23 @@ def _make_plain(app: Sphinx, notebook: Any, path: Path) -> None:
     refs = _references(app)
     glue = plain_notebook.glue_values(notebook)
     cited: list[str] = []
-    for cell in notebook.cells:
+    try:
+        folded = plain_notebook.solution_cells([cell.source for cell in notebook.cells])
+    except ValueError as problem:
+        LOGGER.warning("%s: cannot fold the solutions: %s", path.name, problem)
+        folded = [False] * len(notebook.cells)
+    for cell, fold in zip(notebook.cells, folded):
+        if fold:  # a solution's body: folded in JupyterLab and Notebook 7, as on the page
+            cell.metadata.setdefault("jupyter", {}).update(
+                source_hidden=True, outputs_hidden=True)
         if cell.cell_type != "markdown":
             continue
         try:
             cell.source = plain_notebook.plain_markdown(cell.source, glue, refs, cited)
         except plain_notebook.UnresolvedReference as problem:
-            LOGGER.warning("%s: cannot write the plain notebook: %s", path.name, problem)
+            # A one-chapter build (scripts/build-chapter) lacks the other pages.
+            report = LOGGER.info if app.config.book_partial_build else LOGGER.warning
+            report("%s: cannot write the plain notebook: %s", path.name, problem)
     macros = nbformat.v4.new_markdown_cell(plain_notebook.macro_cell(refs.macros))
     macros.id = "tex-macros"
     notebook.cells.insert(0, macros)
@@ -555,6 +567,9 @@ def notebook_preamble(wheel: str) -> str:
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    # True in scripts/build-chapter's one-chapter build, where links to other pages
+    # cannot resolve: the plain notebook then reports them without failing the build.
+    app.add_config_value("book_partial_build", False, "env", types=[bool])
     # Both run before sphinx-book-theme builds the header buttons (priority 501).
     app.connect("html-page-context", _add_ipynb_download, priority=400)
     app.connect("html-page-context", _drop_thebe, priority=400)

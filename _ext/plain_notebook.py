@@ -33,6 +33,8 @@ DOLLAR_LABEL = re.compile(r"^\$\$[ \t]*\(([A-Za-z0-9_.:-]+)\)[ \t]*$")  # $$ (eq
 PROOF_KINDS = {"theorem": "Theorem", "lemma": "Lemma", "corollary": "Corollary",
                "proposition": "Proposition", "definition": "Definition",
                "algorithm": "Algorithm", "example": "Example", "remark": "Remark"}
+# sphinx-exercise's gated solution: the cells between these directives are its body.
+SOLUTION_START, SOLUTION_END = "solution-start", "solution-end"
 
 
 @dataclass
@@ -189,6 +191,22 @@ def _directive(name: str, argument: str, lines: list[str],
             heading = refs.numbered[label]
         title = f" ({argument})" if argument else ""
         return _headed(f"{heading}{title}.", body)
+    if name == "exercise":
+        heading = refs.numbered.get(label or "", "Exercise")
+        title = f" ({argument})" if argument else ""
+        return _headed(f"{heading}{title}.", body)
+    if name in ("solution", SOLUTION_START):
+        # The argument is the exercise's label.
+        try:
+            exercise = refs.numbered[argument]
+        except KeyError:
+            raise UnresolvedReference(f"solution to unknown exercise {argument!r}") from None
+        if name == SOLUTION_START:  # the body follows in cells that stay folded
+            return (f"**Solution to {exercise}.** Its cells below are folded; "
+                    "click the bar of a folded cell to open it.")
+        return _quote(_headed(f"Solution to {exercise}.", body))
+    if name == SOLUTION_END:
+        return ""
     if name in ("note", "warning", "tip", "important", "caution", "hint", "seealso"):
         return _quote(_headed(f"{name.title()}.", body))
     if name == "admonition":
@@ -235,6 +253,40 @@ def plain_markdown(source: str, glue: dict[str, dict[str, str]], refs: Reference
         i += 1
     text = "\n".join(out)
     return ROLE.sub(lambda m: _role(m.group(1), m.group(2), glue, refs, cited), text)
+
+
+def solution_cells(sources: list[str]) -> list[bool]:
+    """Which cells (given their MyST sources, in order) hold a gated solution's body:
+    those after the cell that opens it (``solution-start``) up to the one that closes it
+    (``solution-end``). The plain notebook folds them, as the page does.
+
+    Each of the two directives must end its cell (``+++`` after it in the chapter), so
+    that no cell holds both the solution and what follows it; ValueError otherwise.
+    """
+    inside, folded = False, []
+    for number, source in enumerate(sources, 1):
+        lines = source.rstrip().split("\n")
+        fences = [(i, m.group(2)) for i, line in enumerate(lines)
+                  if (m := FENCE_OPEN.match(line))
+                  and m.group(2) in (SOLUTION_START, SOLUTION_END)]
+        if len(fences) > 1:
+            raise ValueError(f"cell {number}: a solution opens and closes in one cell")
+        if fences:
+            index, name = fences[0]
+            closing = next((j for j in range(index + 1, len(lines))
+                            if lines[j].strip() == FENCE_OPEN.match(lines[index]).group(1)),
+                           None)
+            if closing != len(lines) - 1:
+                raise ValueError(f"cell {number}: {{{name}}} must end its cell (+++ after it)")
+            if (name == SOLUTION_START) == inside:
+                raise ValueError(f"cell {number}: {{{name}}} out of order")
+            folded.append(inside)
+            inside = name == SOLUTION_START
+        else:
+            folded.append(inside)
+    if inside:
+        raise ValueError("a solution is never closed ({solution-end})")
+    return folded
 
 
 def macro_cell(macros: dict[str, Any]) -> str:

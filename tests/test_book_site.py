@@ -123,3 +123,35 @@ def test_a_heading_never_swallows_the_first_item_of_a_list() -> None:
     text = plain_notebook.plain_markdown("```{admonition} On the article\n- one\n- two\n```",
                                          GLUE, REFS)
     assert text == "> **On the article.**\n>\n> - one\n> - two"
+
+
+def test_exercises_and_solutions_become_headed_paragraphs() -> None:
+    refs = plain_notebook.References(numbered={"ex-a": "Exercise 1.2"})
+    exercise = plain_notebook.plain_markdown(
+        "```{exercise} Two more terms\n:label: ex-a\n\nExtend it.\n```", GLUE, refs)
+    assert exercise == "**Exercise 1.2 (Two more terms).** Extend it."
+    opening = plain_notebook.plain_markdown(
+        "```{solution-start} ex-a\n:class: dropdown\n```", GLUE, refs)
+    assert opening.startswith("**Solution to Exercise 1.2.** Its cells below are folded")
+    assert plain_notebook.plain_markdown("Done.\n\n```{solution-end}\n```", GLUE, refs) \
+        == "Done.\n\n"
+    whole = plain_notebook.plain_markdown("```{solution} ex-a\nBy symmetry.\n```", GLUE, refs)
+    assert whole == "> **Solution to Exercise 1.2.** By symmetry."
+    import pytest
+
+    with pytest.raises(plain_notebook.UnresolvedReference):
+        plain_notebook.plain_markdown("```{solution-start} ex-missing\n```", GLUE, refs)
+
+
+def test_a_gated_solutions_body_is_folded_and_nothing_else() -> None:
+    import pytest
+
+    start = "Exercise.\n\n```{solution-start} ex-a\n:class: dropdown\n```\n"
+    end = "More.\n\n```{solution-end}\n```"
+    sources = ["Before.", start, "Text.", "x = 1", end, "After.", start, end, "Last."]
+    assert plain_notebook.solution_cells(sources) == [
+        False, False, True, True, True, False, False, True, False]
+    for broken in ([start + "\nText on."], [start, end + "\n\nNext exercise."],
+                   [start + "\n" + end], [end], [start, "Text."], [start, start]):
+        with pytest.raises(ValueError):
+            plain_notebook.solution_cells(broken)

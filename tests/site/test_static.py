@@ -412,3 +412,28 @@ def test_docstrings_link_to_the_sections_they_name(site: Path) -> None:
         left = re.findall(r'[Cc]hapter \d+,\s+section\s+"[^"]*"', main.get_text(" "))
         assert not left, f"{page.name}: not linked: {left}"
     assert links > 0
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.docname)
+def test_solutions_are_folded_on_the_page_and_in_the_notebook(site: Path, page) -> None:
+    """Every solution on the page is a dropdown (sphinx-togglebutton folds it) holding
+    its computation; in the downloaded notebook the solution's cells are folded
+    (JupyterLab's source_hidden and outputs_hidden), the exercises' are not."""
+    html = soup(page.html)
+    solutions = html.select("div.solution")
+    if not solutions:
+        pytest.skip(f"{page.docname} has no exercises yet (tests/test_exercises.py)")
+    assert all("dropdown" in s["class"] for s in solutions), "a solution is not folded"
+    assert any(s.select("div.cell") for s in solutions), "no solution holds its code"
+    cells = _downloaded_notebook(page)["cells"]
+    solution_code = [c for c in cells if c["cell_type"] == "code"
+                     and re.search(r'"\d+-ex\d+"', "".join(c["source"]))]
+    assert solution_code, "the notebook has no solution code"
+    for cell in solution_code:
+        folded = cell["metadata"].get("jupyter", {})
+        assert folded.get("source_hidden") and folded.get("outputs_hidden"), \
+            "".join(cell["source"])[:60]
+    statements = [c for c in cells if c["cell_type"] == "markdown"
+                  and "**Solution to Exercise" in "".join(c["source"])]
+    assert statements and not any(c["metadata"].get("jupyter") for c in statements), \
+        "an exercise's statement is folded with its solution"
