@@ -566,7 +566,20 @@ def notebook_preamble(wheel: str) -> str:
             f"```\n{install_command(wheel)}\n```")
 
 
+def glued_from_other_pages(docnames: set[str], found: set[str]) -> list[str]:
+    """Pages that glue values out of other pages' notebooks ({glue:text}`page.md::name`)
+    and so must be read again when any page is: Sphinx does not track that dependency, so
+    an incremental build kept the verification page's counts from the previous run."""
+    return ["book/verification"] if docnames and "book/verification" in found else []
+
+
+def _reread_gluing_pages(app: Sphinx, env: Any, added: set[str], changed: set[str],
+                         removed: set[str]) -> list[str]:
+    return glued_from_other_pages((added | changed) - {"book/verification"}, env.found_docs)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("env-get-outdated", _reread_gluing_pages)
     # True in scripts/build-chapter's one-chapter build, where links to other pages
     # cannot resolve: the plain notebook then reports them without failing the build.
     app.add_config_value("book_partial_build", False, "env", types=[bool])

@@ -155,3 +155,11 @@ def test_a_gated_solutions_body_is_folded_and_nothing_else() -> None:
                    [start + "\n" + end], [end], [start, "Text."], [start, start]):
         with pytest.raises(ValueError):
             plain_notebook.solution_cells(broken)
+
+
+def test_the_verification_page_is_read_again_whenever_a_chapter_is() -> None:
+    found = {"book/verification", "book/01-random-angles"}
+    assert book_site.glued_from_other_pages({"book/01-random-angles"}, found) == [
+        "book/verification"]
+    assert book_site.glued_from_other_pages(set(), found) == []
+    assert book_site.glued_from_other_pages({"book/01-random-angles"}, {"x"}) == []

@@ -427,7 +427,7 @@ def test_solutions_are_folded_on_the_page_and_in_the_notebook(site: Path, page) 
     assert any(s.select("div.cell") for s in solutions), "no solution holds its code"
     cells = _downloaded_notebook(page)["cells"]
     solution_code = [c for c in cells if c["cell_type"] == "code"
-                     and re.search(r'"\d+-ex\d+"', "".join(c["source"]))]
+                     and re.search(r'"\d+-ex[\d{]', "".join(c["source"]))]
     assert solution_code, "the notebook has no solution code"
     for cell in solution_code:
         folded = cell["metadata"].get("jupyter", {})
